@@ -1,1 +1,140 @@
-//! stub
+//! One storage abstraction for batchout, and the backends behind it.
+//!
+//! Everything above this crate (job and task outputs, tracked files, the task
+//! runner, the viewer) is written against the [`Store`] trait only. A backend
+//! declares what it can do in [`Capabilities`]; callers choose a strategy from the
+//! capability, never from the backend's name.
+//!
+//! Backends:
+//! - [`LocalStore`]: a local directory, one folder per container. The embedded
+//!   default: zero configuration.
+//!
+//! Stores are opened from a URL or path with [`open`].
+//!
+//! ```
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! use batchout_store::{BlobName, Location, PutSource, Store, open};
+//! use batchout_naming::{ContainerName, JobId};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = open(dir.path().to_str().expect("utf-8 temp dir"))?;
+//! let container = ContainerName::for_job(&JobId::new("job-1")?);
+//! store.create_container(&container).await?;
+//! let at = Location::new(container, BlobName::new("t1/$TaskLog/a.txt")?);
+//! store.put(&at, PutSource::from("hello"), &Default::default()).await?;
+//! assert_eq!(store.get(&at, None).await?.bytes().await?, "hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?; Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod error;
+mod local;
+mod open;
+mod types;
+
+
+use std::fmt;
+use std::ops::Range;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+pub use batchout_naming::ContainerName;
+pub use error::{Error, Result};
+pub use local::LocalStore;
+pub use open::{DEFAULT_LOCAL_STORE, open};
+pub use types::{
+    BlobName, BlobType, Capabilities, GetResult, ListResult, Location, ObjectMeta, PutOptions,
+    PutSource,
+};
+
+/// A blob store: containers of named blobs.
+///
+/// Names are `/`-separated; listings treat `/` as the only delimiter. Every
+/// method that takes a [`Location`] fails with [`Error::ContainerNotFound`] when
+/// the container does not exist, and with [`Error::NotFound`] when a blob that
+/// must exist does not.
+///
+/// Implementations hold any credentials themselves and must never reveal them in
+/// `Debug`, `Display` or errors.
+#[async_trait]
+pub trait Store: fmt::Debug + fmt::Display + Send + Sync + 'static {
+    /// What this backend can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Creates a container if it does not exist. Returns whether it was created.
+    ///
+    /// # Errors
+    ///
+    /// When the store refuses or cannot be reached.
+    async fn create_container(&self, container: &ContainerName) -> Result<bool>;
+
+    /// Writes a whole blob, replacing any blob of that name. The blob is complete
+    /// or absent: a failed put never leaves a partial blob behind.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a [`PutSource::File`] cannot be read;
+    /// [`Error::InvalidName`] or [`Error::NameConflict`] when the backend cannot
+    /// hold that name.
+    async fn put(
+        &self,
+        location: &Location,
+        source: PutSource,
+        options: &PutOptions,
+    ) -> Result<ObjectMeta>;
+
+    /// Appends `data` at `position`, which must be the blob's current length; a
+    /// blob that does not exist is created when `position` is 0. Returns the new
+    /// length.
+    ///
+    /// The position condition makes a retried append safe: an append that was
+    /// applied but whose answer was lost fails the retry with
+    /// [`Error::AppendPosition`] carrying the actual length, instead of writing
+    /// the bytes twice.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AppendPosition`] when the blob's length is not `position`;
+    /// [`Error::Unsupported`] when [`Capabilities::append`] is false.
+    async fn append(&self, location: &Location, data: Bytes, position: u64) -> Result<u64>;
+
+    /// Reads a blob, or the byte range of it, as a stream.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`]; [`Error::InvalidRange`] for a range outside the blob.
+    async fn get(&self, location: &Location, range: Option<Range<u64>>) -> Result<GetResult>;
+
+    /// Reads a blob's properties.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`].
+    async fn head(&self, location: &Location) -> Result<ObjectMeta>;
+
+    /// Lists every blob whose name starts with `prefix` (which may end anywhere,
+    /// not only at a `/`), in lexicographic order of names.
+    fn list<'a>(
+        &'a self,
+        container: &'a ContainerName,
+        prefix: &'a str,
+    ) -> BoxStream<'a, Result<ObjectMeta>>;
+
+    /// Lists one level below `prefix` (which is empty or ends in `/`): the blobs
+    /// directly there, and the `…/` prefixes that hold deeper blobs.
+    ///
+    /// # Errors
+    ///
+    /// When the store refuses or cannot be reached.
+    async fn list_with_delimiter(&self, container: &ContainerName, prefix: &str)
+    -> Result<ListResult>;
+
+    /// Deletes a blob.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when there is no such blob.
+    async fn delete(&self, location: &Location) -> Result<()>;
+}

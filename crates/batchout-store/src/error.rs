@@ -1,0 +1,122 @@
+//! The one error type of the store layer.
+
+use std::io;
+use std::path::PathBuf;
+
+/// The result of a store operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a store operation failed. Messages name the container, blob or path, and
+/// never a secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The blob does not exist.
+    #[error("blob {name:?} not found in container {container}")]
+    NotFound {
+        /// The container.
+        container: String,
+        /// The blob name.
+        name: String,
+    },
+    /// The container does not exist.
+    #[error("container {container} does not exist in {store}")]
+    ContainerNotFound {
+        /// The container.
+        container: String,
+        /// The store, as displayed (secrets redacted).
+        store: String,
+    },
+    /// A name this store cannot hold.
+    #[error("invalid blob name {name:?}: {reason}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// Why, and what would be accepted.
+        reason: String,
+    },
+    /// The name collides with another blob: in a local directory store a name
+    /// cannot be both a file and a folder (`x` and `x/y`).
+    #[error("cannot store {name:?}: {reason}")]
+    NameConflict {
+        /// The name that was refused.
+        name: String,
+        /// What it collides with, and what to do.
+        reason: String,
+    },
+    /// An append whose expected position is not the blob's length.
+    #[error("append to {name:?} expected the blob to be {expected} bytes long, but it is {actual}")]
+    AppendPosition {
+        /// The blob name.
+        name: String,
+        /// The position the append stated.
+        expected: u64,
+        /// The blob's actual length.
+        actual: u64,
+    },
+    /// A byte range outside the blob.
+    #[error("range {start}..{end} is outside blob {name:?} of {size} bytes")]
+    InvalidRange {
+        /// The blob name.
+        name: String,
+        /// First byte asked for.
+        start: u64,
+        /// One past the last byte asked for.
+        end: u64,
+        /// The blob's size.
+        size: u64,
+    },
+    /// A store URL or path that cannot be opened.
+    #[error("cannot open store {url:?}: {reason}")]
+    InvalidStoreUrl {
+        /// The URL, with any secret redacted.
+        url: String,
+        /// Why, and what would be accepted.
+        reason: String,
+    },
+    /// An operation this backend does not offer (see [`crate::Capabilities`]).
+    #[error("{store} does not support {operation}")]
+    Unsupported {
+        /// The store, as displayed.
+        store: String,
+        /// What was asked.
+        operation: &'static str,
+    },
+    /// A local file operation failed.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What was being done, e.g. "read".
+        action: &'static str,
+        /// The local path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    /// Whether the blob or container was not there.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound { .. } | Self::ContainerNotFound { .. })
+    }
+
+    /// Whether trying the same operation again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::Interrupted | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+            ),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

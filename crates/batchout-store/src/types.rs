@@ -1,0 +1,236 @@
+//! The values that cross the [`crate::Store`] trait.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use futures::TryStreamExt;
+use futures::stream::BoxStream;
+
+use crate::{ContainerName, Error, Result};
+
+/// The longest blob name Azure accepts, in characters.
+const MAX_NAME_CHARS: usize = 1024;
+
+/// A blob name: 1 to 1,024 characters, no NUL. Backends may refuse more (the
+/// local directory store refuses names that are not safe relative paths).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobName(String);
+
+impl BlobName {
+    /// Validates a blob name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] when it is empty, too long, or has a NUL.
+    pub fn new(name: impl Into<String>) -> Result<Self> {
+        let name = name.into();
+        let reason = if name.is_empty() {
+            Some("it is empty")
+        } else if name.chars().count() > MAX_NAME_CHARS {
+            Some("it is longer than 1,024 characters")
+        } else if name.contains('\0') {
+            Some("it contains a NUL character")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(Error::InvalidName {
+                name,
+                reason: reason.into(),
+            }),
+            None => Ok(Self(name)),
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BlobName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a blob is: its container and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    /// The container.
+    pub container: ContainerName,
+    /// The blob name.
+    pub name: BlobName,
+}
+
+impl Location {
+    /// A blob in a container.
+    pub fn new(container: ContainerName, name: BlobName) -> Self {
+        Self { container, name }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.container, self.name)
+    }
+}
+
+/// What to write with [`crate::Store::put`].
+#[derive(Debug, Clone)]
+pub enum PutSource {
+    /// Bytes in memory.
+    Bytes(Bytes),
+    /// A local file, read by the backend in whatever way is fastest for it (a
+    /// copy, or parallel ranges), never wholly into memory.
+    File(PathBuf),
+}
+
+impl From<Bytes> for PutSource {
+    fn from(bytes: Bytes) -> Self {
+        Self::Bytes(bytes)
+    }
+}
+
+impl From<Vec<u8>> for PutSource {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::Bytes(bytes.into())
+    }
+}
+
+impl From<&'static str> for PutSource {
+    fn from(text: &'static str) -> Self {
+        Self::Bytes(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl From<String> for PutSource {
+    fn from(text: String) -> Self {
+        Self::Bytes(text.into())
+    }
+}
+
+/// Options of a [`crate::Store::put`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PutOptions {
+    /// The content type to record, where the backend records one; when `None` the
+    /// backend guesses from the name.
+    pub content_type: Option<String>,
+}
+
+impl PutOptions {
+    /// Sets the content type.
+    pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+}
+
+/// How a blob was written, where the backend knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BlobType {
+    /// Written whole (Azure's block blob).
+    Block,
+    /// Written by appends (Azure's append blob).
+    Append,
+}
+
+/// A blob's properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectMeta {
+    /// The blob name, exactly as the store holds it. It may not be a safe local
+    /// path if something other than batchout wrote it.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was last written, where known.
+    pub last_modified: Option<SystemTime>,
+    /// Its content type, where known.
+    pub content_type: Option<String>,
+    /// How it was written, where the backend knows.
+    pub blob_type: Option<BlobType>,
+    /// An opaque version tag, where the backend has one.
+    pub etag: Option<String>,
+}
+
+impl ObjectMeta {
+    /// Properties with a name and size, the rest unknown.
+    pub fn new(name: impl Into<String>, size: u64) -> Self {
+        Self {
+            name: name.into(),
+            size,
+            last_modified: None,
+            content_type: None,
+            blob_type: None,
+            etag: None,
+        }
+    }
+}
+
+/// One level of a listing by delimiter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListResult {
+    /// The `…/` prefixes one level down that hold at least one blob, sorted.
+    pub prefixes: Vec<String>,
+    /// The blobs directly at this level, sorted by name.
+    pub objects: Vec<ObjectMeta>,
+}
+
+/// The answer of [`crate::Store::get`]: properties and a stream of the bytes.
+pub struct GetResult {
+    /// The blob's properties.
+    pub meta: ObjectMeta,
+    /// The byte range being returned.
+    pub range: Range<u64>,
+    /// The bytes, in order.
+    pub stream: BoxStream<'static, Result<Bytes>>,
+}
+
+impl GetResult {
+    /// Collects the whole stream into memory.
+    ///
+    /// # Errors
+    ///
+    /// The first error of the stream.
+    pub async fn bytes(self) -> Result<Bytes> {
+        let capacity = usize::try_from(self.range.end - self.range.start).unwrap_or(0);
+        let mut buffer = BytesMut::with_capacity(capacity);
+        let mut stream = self.stream;
+        while let Some(chunk) = stream.try_next().await? {
+            buffer.extend_from_slice(&chunk);
+        }
+        Ok(buffer.freeze())
+    }
+}
+
+impl fmt::Debug for GetResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetResult")
+            .field("meta", &self.meta)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a backend can do. Callers choose a strategy from these, never from the
+/// backend's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Whether [`crate::Store::append`] works (else a tracked file is re-uploaded
+    /// whole at each flush).
+    pub append: bool,
+    /// The most bytes one append may carry.
+    pub max_append_size: u64,
+    /// Whether one name may be both a blob and a prefix of other blobs (`x` and
+    /// `x/y`). Object stores allow it; a local directory cannot.
+    pub file_and_folder_names: bool,
+    /// The only container this store can reach, when it is bound to one (a
+    /// container SAS URL).
+    pub bound_container: Option<ContainerName>,
+}
