@@ -27,11 +27,12 @@
 //! # })?; Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod local;
 mod open;
 mod types;
-
 
 use std::fmt;
 use std::ops::Range;
@@ -115,12 +116,13 @@ pub trait Store: fmt::Debug + fmt::Display + Send + Sync + 'static {
     async fn head(&self, location: &Location) -> Result<ObjectMeta>;
 
     /// Lists every blob whose name starts with `prefix` (which may end anywhere,
-    /// not only at a `/`), in lexicographic order of names.
-    fn list<'a>(
-        &'a self,
-        container: &'a ContainerName,
-        prefix: &'a str,
-    ) -> BoxStream<'a, Result<ObjectMeta>>;
+    /// not only at a `/`), in lexicographic order of names. The stream owns what
+    /// it needs, so it can outlive the borrow of `self`.
+    fn list(
+        &self,
+        container: &ContainerName,
+        prefix: &str,
+    ) -> BoxStream<'static, Result<ObjectMeta>>;
 
     /// Lists one level below `prefix` (which is empty or ends in `/`): the blobs
     /// directly there, and the `…/` prefixes that hold deeper blobs.
@@ -128,8 +130,11 @@ pub trait Store: fmt::Debug + fmt::Display + Send + Sync + 'static {
     /// # Errors
     ///
     /// When the store refuses or cannot be reached.
-    async fn list_with_delimiter(&self, container: &ContainerName, prefix: &str)
-    -> Result<ListResult>;
+    async fn list_with_delimiter(
+        &self,
+        container: &ContainerName,
+        prefix: &str,
+    ) -> Result<ListResult>;
 
     /// Deletes a blob.
     ///

@@ -28,7 +28,9 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>> {
     }
     if let Some(path) = url.strip_prefix("file://") {
         if !path.starts_with('/') {
-            return Err(invalid("a file:// URL needs an absolute path, as in file:///data/outputs"));
+            return Err(invalid(
+                "a file:// URL needs an absolute path, as in file:///data/outputs",
+            ));
         }
         return Ok(Arc::new(LocalStore::new(PathBuf::from(path))));
     }
@@ -55,7 +57,10 @@ mod tests {
     #[test]
     fn unknown_schemes_and_empty_urls_are_refused_with_a_hint() {
         let err = open("ftp://host/x").expect_err("ftp is not a store");
-        assert!(err.to_string().contains("ftp:// stores are not supported"), "{err}");
+        assert!(
+            err.to_string().contains("ftp:// stores are not supported"),
+            "{err}"
+        );
         assert!(open("").is_err());
         assert!(open("file://relative").is_err());
     }

@@ -1,1 +1,72 @@
-//! stub
+//! Persist the outputs and logs of batch jobs and tasks to durable storage,
+//! under the **Batch File Conventions**.
+//!
+//! Compute nodes are ephemeral: when one is reimaged, every file on it is gone.
+//! batchout saves what jobs and tasks produce to a blob store, named so that
+//! anything that knows the conventions (the client that ran the job, later tasks,
+//! the Azure portal, Microsoft's .NET library) finds a file by job id, task id and
+//! kind, without knowing where it was written.
+//!
+//! - [`JobOutputs`]: a job's storage; [`TaskOutputs`]: one task's. Both are an
+//!   [`Outputs`], with `save`, `save_as`, `save_text`, `save_all` (glob
+//!   patterns), `list`, `get`, `kinds`, `download_all`.
+//! - [`Output`]: one stored output; download it to a file (atomically), a writer
+//!   or memory, read a range, stream it, delete it.
+//! - [`open`]: a store from a path or URL; [`open_default`] for the local
+//!   directory that needs no configuration.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new()?.block_on(async {
+//! use batchout::{JobId, JobOutputs, OutputKind, OutputPath, TaskId, open};
+//! use futures::TryStreamExt;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = open(dir.path().to_str().expect("utf-8 temp dir"))?;
+//! let job = JobOutputs::new(store, JobId::new("render-42")?);
+//! job.prepare().await?;
+//!
+//! // A task saves its log...
+//! let task = job.task(TaskId::new("frame-7")?);
+//! let log = OutputPath::new("render.log")?;
+//! task.save_text(&OutputKind::TaskLog, "frame 7 rendered\n", &log).await?;
+//!
+//! // ...and anyone can find it later by job, task and kind.
+//! let logs: Vec<_> = task.list(&OutputKind::TaskLog).try_collect().await?;
+//! assert_eq!(logs[0].blob_name(), "frame-7/$TaskLog/render.log");
+//! assert_eq!(logs[0].bytes().await?, "frame 7 rendered\n");
+//! assert_eq!(job.tasks().await?, [TaskId::new("frame-7")?]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?; Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod download;
+mod error;
+mod output;
+mod outputs;
+pub mod pattern;
+mod scoped;
+
+pub use batchout_naming::{
+    ContainerName, JobId, NamingError, OutputKind, OutputPath, Scope, TaskId, blob_name,
+    kind_prefix, parse_blob_name, scope_prefix,
+};
+pub use batchout_store::{DEFAULT_LOCAL_STORE, Store, open};
+pub use error::{Error, Result, StoreError};
+pub use output::Output;
+pub use outputs::{DEFAULT_CONCURRENCY, DownloadReport, Outputs, SaveReport};
+pub use scoped::{JobOutputs, TaskOutputs};
+
+/// Opens the store named by `--store`-style input, else the `BATCHOUT_STORE`
+/// variable, else the local directory `./batchout-data`.
+///
+/// # Errors
+///
+/// [`StoreError::InvalidStoreUrl`] for a URL of a kind this build cannot open.
+pub fn open_default(explicit: Option<&str>) -> Result<std::sync::Arc<dyn Store>> {
+    let from_env = std::env::var("BATCHOUT_STORE").ok();
+    let url = explicit
+        .map(str::to_owned)
+        .or(from_env.filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| DEFAULT_LOCAL_STORE.to_owned());
+    Ok(open(&url)?)
+}

@@ -1,0 +1,163 @@
+//! The raw command line, as clap parses it. Nothing here is validated beyond
+//! its shape: [`crate::config`] turns it into checked values.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Persist the outputs and logs of batch jobs and tasks under the Batch File
+/// Conventions, so anyone can find them later by job id, task id and kind.
+#[derive(Debug, Parser)]
+#[command(name = "batchout", version)]
+pub struct Cli {
+    /// Where outputs are stored: a directory path or file:/// URL
+    /// [env: BATCHOUT_STORE] [default: ./batchout-data]
+    #[arg(long, global = true, value_name = "STORE")]
+    pub store: Option<String>,
+
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Log more to stderr (-v: what is done, -vv: debug detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the output container name of each job id (no store needed).
+    ContainerName {
+        /// Job ids.
+        #[arg(required = true, value_name = "JOB")]
+        jobs: Vec<String>,
+    },
+    /// Print the blob prefix of a kind, or the blob name a file would be saved as
+    /// (no store needed).
+    Path {
+        #[command(flatten)]
+        target: Target,
+        /// Kind of output.
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// A local path, named as `save FILE` would name it.
+        file: Option<String>,
+    },
+    /// Create the job's output container if it does not exist.
+    Prepare {
+        #[command(flatten)]
+        job: JobArg,
+    },
+    /// Save files as outputs.
+    Save {
+        #[command(flatten)]
+        target: Target,
+        /// Kind of output [default: TaskOutput with a task, JobOutput without].
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// Destination path for a single FILE, or the folder to store pattern
+        /// matches under.
+        #[arg(long = "as", value_name = "DEST")]
+        dest: Option<String>,
+        /// Glob patterns of files to save (`*`, `**`, `?`, `[abc]`, `[!abc]`);
+        /// each match is stored by its path below the pattern's fixed folder.
+        #[arg(long = "pattern", value_name = "GLOB")]
+        patterns: Vec<String>,
+        /// Files to save, stored by their path relative to the working directory
+        /// (`../stdout.txt` as `stdout.txt`).
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Save text (an argument, or standard input) as an output.
+    SaveText {
+        #[command(flatten)]
+        target: Target,
+        /// Kind of output [default: TaskOutput with a task, JobOutput without].
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// Destination path.
+        #[arg(long = "as", value_name = "DEST", required = true)]
+        dest: String,
+        /// The text; read from standard input when absent.
+        text: Option<String>,
+    },
+    /// List outputs: of one kind, or all of a task, or all of the job and its tasks.
+    Ls {
+        #[command(flatten)]
+        target: Target,
+        /// Only this kind.
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+    },
+    /// List the ids of the job's tasks that have outputs.
+    Tasks {
+        #[command(flatten)]
+        job: JobArg,
+    },
+    /// Fetch one output to a file or standard output.
+    Get {
+        #[command(flatten)]
+        target: Target,
+        /// Kind of output [default: TaskOutput with a task, JobOutput without].
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// The output's file path, as `ls` shows it.
+        path: String,
+        /// Where to write it; `-` for standard output [default: its file name,
+        /// in the working directory].
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Download outputs into a folder, in parallel.
+    Download {
+        #[command(flatten)]
+        target: Target,
+        /// Only this kind.
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// The folder to download into (created if needed).
+        #[arg(long, value_name = "DIR")]
+        dest: PathBuf,
+        /// How many files to fetch at once.
+        #[arg(long, value_name = "N", default_value_t = batchout::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
+    },
+    /// Delete outputs.
+    Rm {
+        #[command(flatten)]
+        target: Target,
+        /// Kind of output.
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// Delete every output in scope (of the kind, or of every kind).
+        #[arg(long, conflicts_with = "paths")]
+        all: bool,
+        /// File paths of the outputs to delete, as `ls` shows them.
+        #[arg(value_name = "PATH", required_unless_present = "all")]
+        paths: Vec<String>,
+    },
+}
+
+/// The job whose container is meant.
+#[derive(Debug, Args)]
+pub struct JobArg {
+    /// Job id [env: AZ_BATCH_JOB_ID].
+    #[arg(long, value_name = "JOB")]
+    pub job: Option<String>,
+}
+
+/// The job, and optionally one of its tasks.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// Job id [env: AZ_BATCH_JOB_ID].
+    #[arg(long, value_name = "JOB")]
+    pub job: Option<String>,
+    /// Task id [env: AZ_BATCH_TASK_ID]; without it, the job's own outputs.
+    #[arg(long, value_name = "TASK")]
+    pub task: Option<String>,
+}

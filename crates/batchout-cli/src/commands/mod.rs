@@ -1,0 +1,70 @@
+//! One small function per command; each calls the library and prints.
+
+mod fetch;
+mod list;
+mod names;
+mod prepare;
+mod remove;
+mod save;
+
+use crate::cli::{Cli, Command};
+use crate::config::Context;
+use crate::print::Printer;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let printer = Printer::new(cli.json);
+    let context = || Context::new(cli.store.as_deref());
+    match cli.command {
+        Command::ContainerName { jobs } => names::container_name(&jobs, &printer),
+        Command::Path { target, kind, file } => {
+            names::path(&target, kind.as_deref(), file.as_deref(), &printer)
+        }
+        Command::Prepare { job } => prepare::prepare(&context()?, job.job.as_deref(), &printer).await,
+        Command::Save {
+            target,
+            kind,
+            dest,
+            patterns,
+            files,
+        } => {
+            let request = save::SaveRequest {
+                target: &target,
+                kind: kind.as_deref(),
+                dest: dest.as_deref(),
+                patterns: &patterns,
+                files: &files,
+            };
+            save::save(&context()?, request, &printer).await
+        }
+        Command::SaveText {
+            target,
+            kind,
+            dest,
+            text,
+        } => save::save_text(&context()?, &target, kind.as_deref(), &dest, text, &printer).await,
+        Command::Ls { target, kind } => list::ls(&context()?, &target, kind.as_deref(), &printer).await,
+        Command::Tasks { job } => list::tasks(&context()?, job.job.as_deref(), &printer).await,
+        Command::Get {
+            target,
+            kind,
+            path,
+            output,
+        } => fetch::get(&context()?, &target, kind.as_deref(), &path, output, &printer).await,
+        Command::Download {
+            target,
+            kind,
+            dest,
+            concurrency,
+        } => {
+            fetch::download(&context()?, &target, kind.as_deref(), &dest, concurrency, &printer)
+                .await
+        }
+        Command::Rm {
+            target,
+            kind,
+            all,
+            paths,
+        } => remove::rm(&context()?, &target, kind.as_deref(), all, &paths, &printer).await,
+    }
+}

@@ -1,0 +1,47 @@
+//! `rm`.
+
+use batchout::OutputPath;
+use serde::Serialize;
+
+use crate::cli::Target;
+use crate::config::{self, Context};
+use crate::print::Printer;
+
+#[derive(Serialize)]
+struct RemoveJson {
+    deleted: usize,
+}
+
+/// Deletes named outputs, or every output in scope with `--all`.
+pub async fn rm(
+    context: &Context,
+    target: &Target,
+    kind: Option<&str>,
+    all: bool,
+    paths: &[String],
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let deleted = if all {
+        let kind = kind.map(config::kind).transpose()?;
+        let (job, scope) = config::scope(target, kind.as_ref())?;
+        context.outputs(job, &scope).delete_all(kind.as_ref()).await?
+    } else {
+        let (job, scope, kind) = config::kind_or_default(kind, target)?;
+        let outputs = context.outputs(job, &scope);
+        let mut checked = Vec::with_capacity(paths.len());
+        for path in paths {
+            checked.push(OutputPath::destination(path).map_err(config::naming)?);
+        }
+        for path in &checked {
+            let output = outputs.get(&kind, path).await?;
+            output.delete().await?;
+            printer.line(format!("deleted {}", output.blob_name()))?;
+        }
+        checked.len()
+    };
+    if all {
+        printer.line(format!("deleted {deleted} outputs"))?;
+    }
+    printer.value(&RemoveJson { deleted })?;
+    Ok(())
+}

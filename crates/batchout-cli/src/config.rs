@@ -1,0 +1,117 @@
+//! Turns raw arguments and the environment into validated values: ids, kinds,
+//! scopes and the store. Commands receive only what this module checked.
+
+use std::sync::Arc;
+
+use batchout::{JobId, JobOutputs, NamingError, OutputKind, Outputs, Scope, Store, TaskId};
+
+use crate::cli::Target;
+use crate::exit::UsageError;
+
+/// The variable Batch sets to the job id of a task.
+pub const JOB_ENV: &str = "AZ_BATCH_JOB_ID";
+/// The variable Batch sets to the task id of a task.
+pub const TASK_ENV: &str = "AZ_BATCH_TASK_ID";
+
+/// What every command that touches storage needs.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The store named by `--store`, `BATCHOUT_STORE` or the default.
+    pub store: Arc<dyn Store>,
+}
+
+impl Context {
+    /// Opens the store.
+    pub fn new(store: Option<&str>) -> anyhow::Result<Self> {
+        Ok(Self {
+            store: batchout::open_default(store)?,
+        })
+    }
+
+    /// The outputs of a job.
+    pub fn job(&self, job: JobId) -> JobOutputs {
+        JobOutputs::new(self.store.clone(), job)
+    }
+
+    /// The outputs of the resolved scope.
+    pub fn outputs(&self, job: JobId, scope: &Scope) -> Outputs {
+        let job = self.job(job);
+        match scope {
+            Scope::Job => (*job).clone(),
+            Scope::Task(task) => (*job.task(task.clone())).clone(),
+        }
+    }
+}
+
+fn from_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The job id from `--job`, else `AZ_BATCH_JOB_ID`.
+pub fn job_id(flag: Option<&str>) -> anyhow::Result<JobId> {
+    let id = match flag {
+        Some(id) => id.to_owned(),
+        None => from_env(JOB_ENV).ok_or_else(|| {
+            UsageError::new(format!(
+                "no job id: pass --job JOB, or set {JOB_ENV} (Batch sets it for every task)"
+            ))
+        })?,
+    };
+    Ok(JobId::new(id).map_err(UsageError::from_naming)?)
+}
+
+/// A kind from its text.
+pub fn kind(text: &str) -> anyhow::Result<OutputKind> {
+    Ok(OutputKind::new(text).map_err(UsageError::from_naming)?)
+}
+
+/// The job and scope of a command.
+///
+/// The kind decides where an env-provided task applies: a job kind
+/// (`JobOutput`, `JobPreview`) is always the job's own, even inside a task; a
+/// task kind needs a task; a custom kind, or none, is the task's when a task is
+/// named (by `--task` or `AZ_BATCH_TASK_ID`) and the job's otherwise.
+pub fn scope(target: &Target, kind: Option<&OutputKind>) -> anyhow::Result<(JobId, Scope)> {
+    let job = job_id(target.job.as_deref())?;
+    if let Some(kind) = kind
+        && kind.is_job_kind()
+    {
+        if target.task.is_some() {
+            return Err(UsageError::new(format!(
+                "{kind} is a job kind, but --task names a task; drop --task for the job's own outputs, or use a task kind such as TaskOutput"
+            ))
+            .into());
+        }
+        return Ok((job, Scope::Job));
+    }
+    let task = target.task.clone().or_else(|| from_env(TASK_ENV));
+    let scope = match task {
+        Some(task) => Scope::Task(task_id(&task)?),
+        None => Scope::Job,
+    };
+    if let Some(kind) = kind {
+        scope.check_kind(kind).map_err(UsageError::from_naming)?;
+    }
+    Ok((job, scope))
+}
+
+/// The kind given, else the default of the scope: `TaskOutput` for a task,
+/// `JobOutput` for the job.
+pub fn kind_or_default(kind: Option<&str>, target: &Target) -> anyhow::Result<(JobId, Scope, OutputKind)> {
+    let kind = kind.map(self::kind).transpose()?;
+    let (job, scope) = scope(target, kind.as_ref())?;
+    let kind = kind.unwrap_or(match scope {
+        Scope::Job => OutputKind::JobOutput,
+        Scope::Task(_) => OutputKind::TaskOutput,
+    });
+    Ok((job, scope, kind))
+}
+
+fn task_id(text: &str) -> anyhow::Result<TaskId> {
+    Ok(TaskId::new(text).map_err(UsageError::from_naming)?)
+}
+
+/// Maps a naming error found while reading arguments to a usage error.
+pub fn naming(error: NamingError) -> anyhow::Error {
+    UsageError::from_naming(error).into()
+}

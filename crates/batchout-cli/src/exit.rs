@@ -1,0 +1,65 @@
+//! Exit codes, and which errors are the user's input rather than a failure.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | failure: storage, network, file system, or something asked for is missing |
+//! | 2 | usage: bad arguments, ids, kinds, paths or patterns |
+
+use std::fmt;
+
+/// Everything went as asked.
+pub const SUCCESS: u8 = 0;
+/// The operation failed.
+pub const FAILURE: u8 = 1;
+/// The command line or its values were invalid.
+pub const USAGE: u8 = 2;
+
+/// An error in what the user typed. Exits with [`USAGE`].
+#[derive(Debug)]
+pub struct UsageError(String);
+
+impl UsageError {
+    /// A usage error with a message that says what to do.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+
+    /// A naming rule broken by an argument.
+    pub fn from_naming(error: batchout::NamingError) -> Self {
+        Self(error.to_string())
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The exit code for an error.
+pub fn code_for(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.is::<UsageError>() {
+            return USAGE;
+        }
+        if let Some(e) = cause.downcast_ref::<batchout::Error>()
+            && e.is_invalid_input()
+        {
+            return USAGE;
+        }
+    }
+    FAILURE
+}
+
+/// Whether the error is only a closed standard output (`batchout ls | head`),
+/// which is not a failure.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

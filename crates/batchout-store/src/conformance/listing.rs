@@ -1,0 +1,162 @@
+//! Listings: recursive by prefix, one level by delimiter, after deletes.
+
+use super::{at, names, put};
+use crate::{ContainerName, Error, Store};
+
+/// [`Store::list`] is recursive, sorted by name (byte order), and the prefix may
+/// end anywhere in a segment.
+pub async fn list_by_prefix_is_recursive_and_sorted(store: &dyn Store, container: &ContainerName) {
+    let all = [
+        "t2/b.txt",
+        "t1/b/c.txt",
+        "t1/a.txt",
+        "t1/b.txt",
+        "t10/x.txt",
+        "t1-x/y.txt",
+    ];
+    for name in all {
+        put(store, container, name, name).await;
+    }
+    let mut sorted = all.to_vec();
+    sorted.sort_unstable();
+    assert_eq!(names(store, container, "").await, sorted);
+    assert_eq!(
+        names(store, container, "t1/").await,
+        ["t1/a.txt", "t1/b.txt", "t1/b/c.txt"]
+    );
+    assert_eq!(
+        names(store, container, "t1/b").await,
+        ["t1/b.txt", "t1/b/c.txt"]
+    );
+    assert_eq!(
+        names(store, container, "t1").await,
+        [
+            "t1-x/y.txt",
+            "t1/a.txt",
+            "t1/b.txt",
+            "t1/b/c.txt",
+            "t10/x.txt"
+        ]
+    );
+    assert_eq!(names(store, container, "t1/a.txt").await, ["t1/a.txt"]);
+    assert!(names(store, container, "t3").await.is_empty());
+    assert!(names(store, container, "t1/a.txt/").await.is_empty());
+    let listed: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(store.list(container, "t2/"))
+        .await
+        .expect("list t2/");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].size, "t2/b.txt".len() as u64);
+}
+
+/// A prefix ending in `/` stops at that folder: `t1/$TaskLog/` does not list
+/// `t1/$TaskLogs/x`.
+pub async fn list_prefix_stops_at_the_boundary(store: &dyn Store, container: &ContainerName) {
+    for name in ["t1/$TaskLog/a.txt", "t1/$TaskLogs/x", "t1/$TaskLog-extra/y"] {
+        put(store, container, name, "x").await;
+    }
+    assert_eq!(
+        names(store, container, "t1/$TaskLog/").await,
+        ["t1/$TaskLog/a.txt"]
+    );
+    assert_eq!(
+        names(store, container, "t1/$TaskLog").await,
+        ["t1/$TaskLog-extra/y", "t1/$TaskLog/a.txt", "t1/$TaskLogs/x"]
+    );
+}
+
+/// [`Store::list_with_delimiter`] gives the blobs at one level as objects and
+/// the deeper ones as prefixes, both sorted.
+pub async fn list_with_delimiter_levels(store: &dyn Store, container: &ContainerName) {
+    let all = [
+        "root.txt",
+        "t1/$TaskLog/stdout.txt",
+        "t1/$TaskLog/stderr.txt",
+        "t1/$TaskOutput/out.bin",
+        "t1/readme.md",
+        "t2/x.txt",
+        "a.txt",
+    ];
+    for name in all {
+        put(store, container, name, name).await;
+    }
+    let level = |prefix: &'static str| async move {
+        let listed = store.list_with_delimiter(container, prefix).await;
+        let listed =
+            listed.unwrap_or_else(|err| panic!("{store}: list {prefix:?} by delimiter: {err}"));
+        let objects: Vec<_> = listed
+            .objects
+            .iter()
+            .map(|meta| meta.name.clone())
+            .collect();
+        for meta in &listed.objects {
+            assert_eq!(meta.size, meta.name.len() as u64, "{meta:?}");
+        }
+        (listed.prefixes, objects)
+    };
+    assert_eq!(
+        level("").await,
+        (
+            vec!["t1/".into(), "t2/".into()],
+            vec!["a.txt".into(), "root.txt".into()]
+        )
+    );
+    assert_eq!(
+        level("t1/").await,
+        (
+            vec!["t1/$TaskLog/".into(), "t1/$TaskOutput/".into()],
+            vec!["t1/readme.md".into()]
+        )
+    );
+    assert_eq!(
+        level("t1/$TaskLog/").await,
+        (
+            vec![],
+            vec![
+                "t1/$TaskLog/stderr.txt".into(),
+                "t1/$TaskLog/stdout.txt".into()
+            ]
+        )
+    );
+    assert_eq!(level("nope/").await, (vec![], vec![]));
+}
+
+/// A deleted blob is gone from get and from both listings, and an emptied
+/// prefix is no longer listed.
+pub async fn deleted_blobs_leave_listings(store: &dyn Store, container: &ContainerName) {
+    put(store, container, "d/a/x.txt", "x").await;
+    put(store, container, "d/b.txt", "b").await;
+    store
+        .delete(&at(container, "d/a/x.txt"))
+        .await
+        .expect("delete");
+    assert_eq!(names(store, container, "").await, ["d/b.txt"]);
+    let level = store
+        .list_with_delimiter(container, "d/")
+        .await
+        .expect("list d/");
+    assert!(level.prefixes.is_empty(), "{level:?}");
+    assert_eq!(level.objects.len(), 1);
+    let err = store
+        .get(&at(container, "d/a/x.txt"), None)
+        .await
+        .expect_err("deleted");
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    let err = store
+        .delete(&at(container, "d/a/x.txt"))
+        .await
+        .expect_err("deleted twice");
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    store
+        .delete(&at(container, "d/b.txt"))
+        .await
+        .expect("delete the last");
+    assert!(names(store, container, "").await.is_empty());
+    assert_eq!(
+        store
+            .list_with_delimiter(container, "")
+            .await
+            .expect("list")
+            .prefixes,
+        Vec::<String>::new()
+    );
+}

@@ -1,0 +1,192 @@
+//! Writing downloads to the local disk: atomically, and never outside the folder
+//! asked for.
+
+use std::path::{Path, PathBuf};
+
+use batchout_store::Result as StoreResult;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use tokio::io::AsyncWriteExt;
+
+use crate::{Error, Result};
+
+/// Writes a stream to `path` through a temporary file in the same folder, renamed
+/// into place only when every byte is written and synced. On any failure the
+/// temporary file is removed and `path` is untouched.
+pub(crate) async fn write_atomically(
+    path: &Path,
+    mut stream: BoxStream<'static, StoreResult<Bytes>>,
+) -> Result<u64> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if path.is_dir() {
+        return Err(Error::io(
+            "write",
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::IsADirectory,
+                "it is a directory; give a file path",
+            ),
+        ));
+    }
+    let temp = tempfile::Builder::new()
+        .prefix(".batchout-")
+        .suffix(".part")
+        .tempfile_in(&parent)
+        .map_err(|e| Error::io("create a temporary file in", &parent, e))?;
+    let (file, temp_path) = temp.into_parts();
+    let mut file = tokio::fs::File::from_std(file);
+    let mut written = 0u64;
+    while let Some(chunk) = stream.try_next().await? {
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| Error::io("write", &*temp_path, e))?;
+        written += chunk.len() as u64;
+    }
+    file.flush()
+        .await
+        .map_err(|e| Error::io("write", &*temp_path, e))?;
+    file.sync_all()
+        .await
+        .map_err(|e| Error::io("sync", &*temp_path, e))?;
+    drop(file);
+    temp_path
+        .persist(path)
+        .map_err(|e| Error::io("rename a download into", path, e.error))?;
+    Ok(written)
+}
+
+/// Creates the folders of `relative` below `root`, refusing to pass through
+/// anything that is not a real folder (a symlink planted in the destination could
+/// otherwise lead outside it). Returns the full file path.
+pub(crate) fn prepare_destination(root: &Path, relative: &Path) -> Result<PathBuf> {
+    let mut current = root.to_owned();
+    let mut components = relative.components().peekable();
+    while let Some(component) = components.next() {
+        let std::path::Component::Normal(name) = component else {
+            return Err(Error::UnsafeName {
+                name: relative.display().to_string(),
+                reason: "it is not a plain relative path".into(),
+            });
+        };
+        current.push(name);
+        if components.peek().is_none() {
+            break;
+        }
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::UnsafeName {
+                    name: relative.display().to_string(),
+                    reason: format!(
+                        "{} exists and is not a folder (a file or a link); remove it or choose another destination",
+                        current.display()
+                    ),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match std::fs::create_dir(&current) {
+                    Ok(()) => {}
+                    // Another download of the same folder created it first.
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::AlreadyExists
+                            && std::fs::symlink_metadata(&current).is_ok_and(|m| m.is_dir()) => {}
+                    Err(e) => return Err(Error::io("create folder", &current, e)),
+                }
+            }
+            Err(e) => return Err(Error::io("inspect", &current, e)),
+        }
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(&current)
+        && meta.file_type().is_symlink()
+    {
+        return Err(Error::UnsafeName {
+            name: relative.display().to_string(),
+            reason: format!(
+                "{} is a link; remove it or choose another destination",
+                current.display()
+            ),
+        });
+    }
+    Ok(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::stream;
+
+    use super::*;
+
+    fn chunks(parts: Vec<StoreResult<Bytes>>) -> BoxStream<'static, StoreResult<Bytes>> {
+        Box::pin(stream::iter(parts))
+    }
+
+    #[tokio::test]
+    async fn a_failed_download_leaves_the_target_untouched_and_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("out.txt");
+        std::fs::write(&target, "old").expect("write");
+        let failing = chunks(vec![
+            Ok(Bytes::from_static(b"new part")),
+            Err(batchout_store::Error::NotFound {
+                container: "c".into(),
+                name: "n".into(),
+            }),
+        ]);
+        assert!(write_atomically(&target, failing).await.is_err());
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "old");
+        let entries: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+        assert_eq!(entries.len(), 1, "no temporary file is left behind");
+    }
+
+    #[tokio::test]
+    async fn a_complete_download_replaces_the_target() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("out.txt");
+        let ok = chunks(vec![Ok(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"cd"))]);
+        assert_eq!(write_atomically(&target, ok).await.expect("written"), 4);
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "abcd");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn destinations_never_pass_through_a_link() {
+        let dest = tempfile::tempdir().expect("temp dir");
+        let outside = tempfile::tempdir().expect("temp dir");
+        std::os::unix::fs::symlink(outside.path(), dest.path().join("escape")).expect("symlink");
+        let err = prepare_destination(dest.path(), Path::new("escape/x.txt")).unwrap_err();
+        assert!(matches!(err, Error::UnsafeName { .. }), "{err}");
+        assert_eq!(std::fs::read_dir(outside.path()).expect("list").count(), 0);
+    }
+
+    #[test]
+    fn concurrent_downloads_into_one_new_folder_all_succeed() {
+        let dest = tempfile::tempdir().expect("temp dir");
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..16)
+                .map(|i| {
+                    let root = dest.path();
+                    scope.spawn(move || {
+                        prepare_destination(root, Path::new(&format!("t1/sub/deep/{i}.txt")))
+                    })
+                })
+                .collect();
+            for handle in handles {
+                assert!(handle.join().expect("no panic").is_ok());
+            }
+        });
+    }
+
+    #[test]
+    fn destinations_refuse_climbing_components() {
+        let dest = tempfile::tempdir().expect("temp dir");
+        assert!(prepare_destination(dest.path(), Path::new("../x")).is_err());
+        assert!(prepare_destination(dest.path(), Path::new("/x")).is_err());
+        let ok = prepare_destination(dest.path(), Path::new("a/b/c.txt")).expect("plain path");
+        assert_eq!(ok, dest.path().join("a/b/c.txt"));
+        assert!(dest.path().join("a/b").is_dir());
+    }
+}

@@ -1,0 +1,496 @@
+//! [`Outputs`]: the outputs of one job or one task, written against the
+//! [`Store`] trait only.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use batchout_naming::{
+    ContainerName, JobId, OutputKind, OutputPath, Scope, blob_name, kind_prefix, parse_blob_name,
+    scope_prefix,
+};
+use batchout_store::{BlobName, Location, ObjectMeta, PutOptions, PutSource, Store};
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::{Error, Output, Result, StoreError, download, pattern};
+
+/// How many files move at once when saving, downloading or deleting many.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// The outputs of one job, or of one task of a job: save, list, get.
+///
+/// [`crate::JobOutputs`] and [`crate::TaskOutputs`] dereference to this, so every
+/// method here is available on both; what differs is the [`Scope`], which decides
+/// the blob names (`$<kind>/…` or `<task>/$<kind>/…`).
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    store: Arc<dyn Store>,
+    job: JobId,
+    container: ContainerName,
+    scope: Scope,
+}
+
+/// What [`Outputs::save_all`] stored.
+#[derive(Debug, Clone, Default)]
+pub struct SaveReport {
+    /// The outputs stored, in the order of their local paths.
+    pub saved: Vec<Output>,
+    /// The patterns that matched no file.
+    pub unmatched: Vec<String>,
+}
+
+/// What [`Outputs::download_all`] wrote.
+#[derive(Debug, Clone, Default)]
+pub struct DownloadReport {
+    /// Each output downloaded, with the local file it was written to.
+    pub files: Vec<(Output, PathBuf)>,
+    /// Bytes written in all.
+    pub bytes: u64,
+}
+
+impl Outputs {
+    pub(crate) fn new(store: Arc<dyn Store>, job: JobId, scope: Scope) -> Self {
+        let container = ContainerName::for_job(&job);
+        Self {
+            store,
+            job,
+            container,
+            scope,
+        }
+    }
+
+    /// The job.
+    pub fn job_id(&self) -> &JobId {
+        &self.job
+    }
+
+    /// The job's output container.
+    pub fn container(&self) -> &ContainerName {
+        &self.container
+    }
+
+    /// Whose outputs these are.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// The store the outputs live in.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Creates the job's output container if it does not exist. Returns whether
+    /// it was created. Saving creates it too when it is missing, where the
+    /// credentials allow.
+    ///
+    /// # Errors
+    ///
+    /// Store errors.
+    pub async fn prepare(&self) -> Result<bool> {
+        Ok(self.store.create_container(&self.container).await?)
+    }
+
+    /// Saves a local file by its path relative to the working directory, named by
+    /// the conventions: `../stdout.txt` is stored as `stdout.txt`, `out/a.txt` as
+    /// `out/a.txt`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Naming`] for an absolute or climbing path or a kind of the other
+    /// level; [`Error::BadSource`] for a missing file or a directory; store errors.
+    pub async fn save(&self, kind: &OutputKind, path: impl AsRef<Path>) -> Result<Output> {
+        let path = path.as_ref();
+        let text = path.to_str().ok_or_else(|| Error::BadSource {
+            path: path.to_owned(),
+            reason: "its path is not valid UTF-8, which blob names must be; rename it or give a destination".into(),
+        })?;
+        let destination = OutputPath::from_local(text)?;
+        self.save_as(kind, path, &destination).await
+    }
+
+    /// Saves a local file under an explicit destination path.
+    ///
+    /// # Errors
+    ///
+    /// As [`Outputs::save`].
+    pub async fn save_as(
+        &self,
+        kind: &OutputKind,
+        source: impl AsRef<Path>,
+        destination: &OutputPath,
+    ) -> Result<Output> {
+        let location = self.location(kind, destination)?;
+        let source = source.as_ref();
+        check_source(source).await?;
+        self.put(location, kind, PutSource::File(source.to_owned()))
+            .await
+    }
+
+    /// Saves text as an output.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Naming`] for a kind of the other level; store errors.
+    pub async fn save_text(
+        &self,
+        kind: &OutputKind,
+        text: impl Into<String>,
+        destination: &OutputPath,
+    ) -> Result<Output> {
+        self.save_bytes(kind, text.into(), destination).await
+    }
+
+    /// Saves bytes in memory as an output.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Naming`] for a kind of the other level; store errors.
+    pub async fn save_bytes(
+        &self,
+        kind: &OutputKind,
+        bytes: impl Into<bytes::Bytes>,
+        destination: &OutputPath,
+    ) -> Result<Output> {
+        let location = self.location(kind, destination)?;
+        self.put(location, kind, PutSource::Bytes(bytes.into()))
+            .await
+    }
+
+    /// Saves every file that the glob patterns match, with the Batch service's
+    /// output-file semantics (see [`crate::pattern`]): each file is stored by its
+    /// path below the pattern's fixed prefix. A file matched by several patterns
+    /// is saved once. Patterns that match nothing are reported, not an error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::BadPattern`]; [`Error::DuplicateDestination`] when two files would
+    /// get the same name; [`Error::Partial`] when some files failed (the others
+    /// are stored complete).
+    pub async fn save_all<S: AsRef<str>>(
+        &self,
+        kind: &OutputKind,
+        patterns: &[S],
+    ) -> Result<SaveReport> {
+        self.save_all_under(kind, patterns, None).await
+    }
+
+    /// As [`Outputs::save_all`], with every stored path placed below `folder`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Outputs::save_all`].
+    pub async fn save_all_under<S: AsRef<str>>(
+        &self,
+        kind: &OutputKind,
+        patterns: &[S],
+        folder: Option<&OutputPath>,
+    ) -> Result<SaveReport> {
+        kind_prefix(&self.scope, kind)?;
+        let mut planned: Vec<(PathBuf, OutputPath)> = Vec::new();
+        let mut unmatched = Vec::new();
+        for pattern in patterns {
+            let matches = pattern::expand(pattern.as_ref())?;
+            if matches.is_empty() {
+                unmatched.push(pattern.as_ref().to_owned());
+            }
+            for m in matches {
+                let destination = match folder {
+                    Some(folder) => m.relative.under(folder)?,
+                    None => m.relative,
+                };
+                if let Some((first, _)) = planned.iter().find(|(_, d)| *d == destination) {
+                    if same_file(first, &m.source) {
+                        continue;
+                    }
+                    return Err(Error::DuplicateDestination {
+                        name: destination.to_string(),
+                        first: first.clone(),
+                        second: m.source,
+                    });
+                }
+                planned.push((m.source, destination));
+            }
+        }
+        let total = planned.len();
+        let results: Vec<(String, Result<Output>)> = stream::iter(planned)
+            .map(|(source, destination)| async move {
+                let label = source.display().to_string();
+                (label, self.save_as(kind, &source, &destination).await)
+            })
+            .buffered(DEFAULT_CONCURRENCY)
+            .collect()
+            .await;
+        let (saved, failed) = split_results(results);
+        if !failed.is_empty() {
+            return Err(partial(failed, total));
+        }
+        Ok(SaveReport { saved, unmatched })
+    }
+
+    /// The outputs of one kind, in name order.
+    pub fn list(&self, kind: &OutputKind) -> BoxStream<'static, Result<Output>> {
+        match kind_prefix(&self.scope, kind) {
+            Ok(prefix) => self.list_prefix(prefix),
+            Err(e) => Box::pin(stream::once(async move { Err(e.into()) })),
+        }
+    }
+
+    /// Every output in this scope, of every kind, in name order. For a job this
+    /// includes the outputs of all its tasks.
+    pub fn list_all(&self) -> BoxStream<'static, Result<Output>> {
+        self.list_prefix(scope_prefix(&self.scope))
+    }
+
+    fn list_prefix(&self, prefix: String) -> BoxStream<'static, Result<Output>> {
+        let this = self.clone();
+        Box::pin(
+            self.store
+                .list(&self.container, &prefix)
+                .map_err(move |e| this.missing_job(e))
+                .try_filter_map({
+                    let this = self.clone();
+                    move |meta| std::future::ready(Ok(this.output(meta)))
+                }),
+        )
+    }
+
+    /// One output, by kind and file path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutputNotFound`] or [`Error::NoSuchJob`] when it is not there.
+    pub async fn get(&self, kind: &OutputKind, path: &OutputPath) -> Result<Output> {
+        let location = self.location(kind, path)?;
+        match self.store.head(&location).await {
+            Ok(meta) => Ok(Output {
+                store: self.store.clone(),
+                location,
+                scope: self.scope.clone(),
+                kind: kind.clone(),
+                file_path: path.to_string(),
+                meta,
+            }),
+            Err(StoreError::NotFound { .. }) => Err(Error::OutputNotFound {
+                kind: kind.to_string(),
+                path: path.to_string(),
+                owner: self.owner(),
+            }),
+            Err(e) => Err(self.missing_job(e)),
+        }
+    }
+
+    /// The kinds that have outputs in this scope, sorted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchJob`]; store errors.
+    pub async fn kinds(&self) -> Result<Vec<OutputKind>> {
+        let prefix = scope_prefix(&self.scope);
+        let listing = self
+            .store
+            .list_with_delimiter(&self.container, &prefix)
+            .await
+            .map_err(|e| self.missing_job(e))?;
+        let mut kinds: Vec<OutputKind> = listing
+            .prefixes
+            .iter()
+            .filter_map(|p| p.strip_prefix(&prefix)?.strip_prefix('$')?.strip_suffix('/'))
+            .filter_map(|k| OutputKind::new(k).ok())
+            .collect();
+        kinds.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(kinds)
+    }
+
+    /// Downloads outputs into `dest`: those of one kind, or every output in this
+    /// scope. Each lands at its blob name less the listing prefix (for one kind,
+    /// its file path), atomically, with up to `concurrency` at once. A stored name
+    /// that could leave `dest` is refused and reported, never written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Partial`] when some outputs failed or were refused (the others
+    /// are complete); listing errors.
+    pub async fn download_all(
+        &self,
+        kind: Option<&OutputKind>,
+        dest: &Path,
+        concurrency: usize,
+    ) -> Result<DownloadReport> {
+        let prefix = match kind {
+            Some(kind) => kind_prefix(&self.scope, kind)?,
+            None => scope_prefix(&self.scope),
+        };
+        tokio::fs::create_dir_all(dest)
+            .await
+            .map_err(|e| Error::io("create folder", dest, e))?;
+        let results: Vec<(String, Result<(Output, PathBuf)>)> = self
+            .list_prefix(prefix.clone())
+            .map(|listed| {
+                let prefix = &prefix;
+                async move {
+                    let output = listed?;
+                    let label = output.blob_name().to_owned();
+                    let fetched = download_one(output, prefix, dest).await;
+                    Ok::<_, Error>((label, fetched))
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect()
+            .await?;
+        let total = results.len();
+        let (files, failed) = split_results(results);
+        if !failed.is_empty() {
+            return Err(partial(failed, total));
+        }
+        let bytes = files.iter().map(|(o, _)| o.size()).sum();
+        Ok(DownloadReport { files, bytes })
+    }
+
+    /// Deletes outputs: those of one kind, or every output in this scope. Returns
+    /// how many were deleted.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Partial`] when some deletions failed; listing errors.
+    pub async fn delete_all(&self, kind: Option<&OutputKind>) -> Result<usize> {
+        let listing = match kind {
+            Some(kind) => self.list(kind),
+            None => self.list_all(),
+        };
+        let results: Vec<(String, Result<()>)> = listing
+            .map(|listed| async move {
+                let output = listed?;
+                Ok::<_, Error>((output.blob_name().to_owned(), output.delete().await))
+            })
+            .buffer_unordered(DEFAULT_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let total = results.len();
+        let (deleted, failed) = split_results(results);
+        if !failed.is_empty() {
+            return Err(partial(failed, total));
+        }
+        Ok(deleted.len())
+    }
+
+    pub(crate) fn location(&self, kind: &OutputKind, path: &OutputPath) -> Result<Location> {
+        let name = blob_name(&self.scope, kind, path)?;
+        Ok(Location::new(self.container.clone(), BlobName::new(name)?))
+    }
+
+    async fn put(&self, location: Location, kind: &OutputKind, source: PutSource) -> Result<Output> {
+        let options = PutOptions::default();
+        let meta = match self.store.put(&location, source.clone(), &options).await {
+            Err(StoreError::ContainerNotFound { .. }) => {
+                self.store.create_container(&self.container).await?;
+                self.store.put(&location, source, &options).await?
+            }
+            other => other?,
+        };
+        let file_path = parse_blob_name(location.name.as_str())
+            .map(|parts| parts.file_path)
+            .unwrap_or_default();
+        Ok(Output {
+            store: self.store.clone(),
+            location,
+            scope: self.scope.clone(),
+            kind: kind.clone(),
+            file_path,
+            meta,
+        })
+    }
+
+    /// An output from a listed blob; `None` for blobs outside the conventions.
+    fn output(&self, meta: ObjectMeta) -> Option<Output> {
+        let parts = parse_blob_name(&meta.name)?;
+        let name = BlobName::new(meta.name.clone()).ok()?;
+        Some(Output {
+            store: self.store.clone(),
+            location: Location::new(self.container.clone(), name),
+            scope: parts.scope,
+            kind: parts.kind,
+            file_path: parts.file_path,
+            meta,
+        })
+    }
+
+    pub(crate) fn missing_job(&self, error: StoreError) -> Error {
+        match error {
+            StoreError::ContainerNotFound { container, store } => Error::NoSuchJob {
+                job: self.job.to_string(),
+                container,
+                store,
+            },
+            other => other.into(),
+        }
+    }
+
+    fn owner(&self) -> String {
+        match &self.scope {
+            Scope::Job => format!("of job {}", self.job),
+            Scope::Task(task) => format!("of task {task} of job {}", self.job),
+        }
+    }
+}
+
+async fn download_one(output: Output, prefix: &str, dest: &Path) -> Result<(Output, PathBuf)> {
+    let below = output.blob_name().strip_prefix(prefix).unwrap_or_default();
+    let relative = OutputPath::new(below)
+        .map_err(|e| Error::UnsafeName {
+            name: output.blob_name().to_owned(),
+            reason: e.to_string(),
+        })?
+        .to_relative_path_buf();
+    let dest = dest.to_owned();
+    let target = tokio::task::spawn_blocking(move || download::prepare_destination(&dest, &relative))
+        .await
+        .map_err(|e| Error::io("prepare", "the destination", std::io::Error::other(e)))??;
+    output.download_to(&target).await?;
+    Ok((output, target))
+}
+
+async fn check_source(path: &Path) -> Result<()> {
+    let bad = |reason: String| Error::BadSource {
+        path: path.to_owned(),
+        reason,
+    };
+    match tokio::fs::metadata(path).await {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(meta) if meta.is_dir() => Err(bad(
+            "it is a directory; save the files in it with a pattern such as 'DIR/**/*'".into(),
+        )),
+        Ok(_) => Err(bad("it is not a regular file".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let cwd = std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|_| "the working directory".into());
+            Err(bad(format!(
+                "no such file; relative paths are taken from {cwd}"
+            )))
+        }
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+fn split_results<T>(results: Vec<(String, Result<T>)>) -> (Vec<T>, Vec<(String, Error)>) {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for (label, result) in results {
+        match result {
+            Ok(value) => ok.push(value),
+            Err(e) => failed.push((label, e)),
+        }
+    }
+    (ok, failed)
+}
+
+fn partial(mut failures: Vec<(String, Error)>, total: usize) -> Error {
+    if failures.len() == 1 && total == 1 {
+        return failures.remove(0).1;
+    }
+    Error::Partial { total, failures }
+}
