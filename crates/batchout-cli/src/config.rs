@@ -97,7 +97,10 @@ pub fn scope(target: &Target, kind: Option<&OutputKind>) -> anyhow::Result<(JobI
 
 /// The kind given, else the default of the scope: `TaskOutput` for a task,
 /// `JobOutput` for the job.
-pub fn kind_or_default(kind: Option<&str>, target: &Target) -> anyhow::Result<(JobId, Scope, OutputKind)> {
+pub fn kind_or_default(
+    kind: Option<&str>,
+    target: &Target,
+) -> anyhow::Result<(JobId, Scope, OutputKind)> {
     let kind = kind.map(self::kind).transpose()?;
     let (job, scope) = scope(target, kind.as_ref())?;
     let kind = kind.unwrap_or(match scope {

@@ -78,7 +78,11 @@ pub fn kind_prefix(scope: &Scope, kind: &OutputKind) -> Result<String, NamingErr
 /// [`NamingError::KindScope`] for a predefined kind of the other level;
 /// [`NamingError::InvalidPath`] when the whole name would exceed Azure's limits
 /// (1,024 characters, 254 segments).
-pub fn blob_name(scope: &Scope, kind: &OutputKind, path: &OutputPath) -> Result<String, NamingError> {
+pub fn blob_name(
+    scope: &Scope,
+    kind: &OutputKind,
+    path: &OutputPath,
+) -> Result<String, NamingError> {
     let name = format!("{}{}", kind_prefix(scope, kind)?, path);
     let chars = name.chars().count();
     if chars > MAX_BLOB_NAME_LEN {
@@ -148,23 +152,42 @@ mod tests {
     #[test]
     fn names_of_the_conventions_examples() {
         assert_eq!(
-            blob_name(&Scope::Job, &OutputKind::JobOutput, &path("out/mergeresults.txt")).expect("valid"),
+            blob_name(
+                &Scope::Job,
+                &OutputKind::JobOutput,
+                &path("out/mergeresults.txt")
+            )
+            .expect("valid"),
             "$JobOutput/out/mergeresults.txt"
         );
         assert_eq!(
-            blob_name(&task("analysis-309"), &OutputKind::TaskLog, &path("analytics.log")).expect("valid"),
+            blob_name(
+                &task("analysis-309"),
+                &OutputKind::TaskLog,
+                &path("analytics.log")
+            )
+            .expect("valid"),
             "analysis-309/$TaskLog/analytics.log"
         );
     }
 
     #[test]
     fn prefixes_end_in_a_slash() {
-        assert_eq!(kind_prefix(&task("t1"), &OutputKind::TaskLog).expect("valid"), "t1/$TaskLog/");
-        assert_eq!(kind_prefix(&Scope::Job, &OutputKind::JobPreview).expect("valid"), "$JobPreview/");
+        assert_eq!(
+            kind_prefix(&task("t1"), &OutputKind::TaskLog).expect("valid"),
+            "t1/$TaskLog/"
+        );
+        assert_eq!(
+            kind_prefix(&Scope::Job, &OutputKind::JobPreview).expect("valid"),
+            "$JobPreview/"
+        );
         let custom = OutputKind::new("TaskLogs").expect("valid");
         let logs = kind_prefix(&task("t1"), &OutputKind::TaskLog).expect("valid");
         let custom_name = blob_name(&task("t1"), &custom, &path("a.txt")).expect("valid");
-        assert!(!custom_name.starts_with(&logs), "TaskLog must not list TaskLogs");
+        assert!(
+            !custom_name.starts_with(&logs),
+            "TaskLog must not list TaskLogs"
+        );
     }
 
     #[test]
@@ -209,7 +232,14 @@ mod tests {
 
     #[test]
     fn names_outside_the_conventions_do_not_parse() {
-        for name in ["plain.txt", "t1/x/y", "t1/$TaskLog", "t1/$TaskLog/", "bad id/$TaskLog/a", "$/a"] {
+        for name in [
+            "plain.txt",
+            "t1/x/y",
+            "t1/$TaskLog",
+            "t1/$TaskLog/",
+            "bad id/$TaskLog/a",
+            "$/a",
+        ] {
             assert_eq!(parse_blob_name(name), None, "{name}");
         }
     }

@@ -166,7 +166,11 @@ mod tests {
     fn reproduces_every_public_vector_of_the_dotnet_library() {
         for (id, expected) in VECTORS {
             let job = JobId::new(*id).expect("vector ids are valid Batch ids");
-            assert_eq!(ContainerName::for_job(&job).as_str(), *expected, "job id {id:?}");
+            assert_eq!(
+                ContainerName::for_job(&job).as_str(),
+                *expected,
+                "job id {id:?}"
+            );
         }
     }
 
@@ -180,7 +184,10 @@ mod tests {
     #[test]
     fn a_59_character_id_is_used_plain_and_60_is_hashed() {
         let id59 = "a".repeat(59);
-        assert_eq!(ContainerName::for_raw_job_id(&id59).as_str(), format!("job-{id59}"));
+        assert_eq!(
+            ContainerName::for_raw_job_id(&id59).as_str(),
+            format!("job-{id59}")
+        );
         let id60 = "a".repeat(60);
         let name = ContainerName::for_raw_job_id(&id60);
         assert!(name.as_str().starts_with("job-aaaaaaaaaaaaaaa-"), "{name}");
@@ -198,7 +205,15 @@ mod tests {
     #[test]
     fn parse_accepts_valid_and_refuses_invalid_names() {
         assert!(ContainerName::parse("job-abc").is_ok());
-        for bad in ["ab", "Job-a", "job--a", "-job", "job-", "job_a", &"a".repeat(64)] {
+        for bad in [
+            "ab",
+            "Job-a",
+            "job--a",
+            "-job",
+            "job-",
+            "job_a",
+            &"a".repeat(64),
+        ] {
             assert!(ContainerName::parse(bad).is_err(), "{bad}");
         }
     }

@@ -104,11 +104,24 @@ mod tests {
 
     #[test]
     fn refuses_empty_long_and_foreign_characters() {
-        for id in ["", &"x".repeat(65), "a b", "a/b", "a.b", "é", "a:b", "a$b", "a\0"] {
+        for id in [
+            "",
+            &"x".repeat(65),
+            "a b",
+            "a/b",
+            "a.b",
+            "é",
+            "a:b",
+            "a$b",
+            "a\0",
+        ] {
             let err = JobId::new(id).expect_err(id);
             assert!(err.to_string().contains("Batch ids are"), "{err}");
         }
         let err = TaskId::new("a b").unwrap_err();
-        assert!(err.to_string().starts_with("invalid task id \"a b\""), "{err}");
+        assert!(
+            err.to_string().starts_with("invalid task id \"a b\""),
+            "{err}"
+        );
     }
 }

@@ -258,7 +258,9 @@ mod tests {
     #[test]
     fn destinations_refuse_parent_segments() {
         assert_eq!(
-            OutputPath::destination("./out\\x.txt").expect("valid").as_str(),
+            OutputPath::destination("./out\\x.txt")
+                .expect("valid")
+                .as_str(),
             "out/x.txt"
         );
         assert!(OutputPath::destination("../x").is_err());
@@ -273,7 +275,13 @@ mod tests {
         ] {
             assert!(OutputPath::new(bad).is_err(), "{bad:?}");
         }
-        for good in ["a", "a/b.txt", "$weird name+%#/é.txt", "...", "a..b/.hidden"] {
+        for good in [
+            "a",
+            "a/b.txt",
+            "$weird name+%#/é.txt",
+            "...",
+            "a..b/.hidden",
+        ] {
             assert_eq!(OutputPath::new(good).expect(good).as_str(), good);
         }
     }
@@ -290,7 +298,10 @@ mod tests {
     fn file_name_and_local_path() {
         let p = OutputPath::new("a/b/c.txt").expect("valid");
         assert_eq!(p.file_name(), "c.txt");
-        assert_eq!(p.to_relative_path_buf(), PathBuf::from("a").join("b").join("c.txt"));
+        assert_eq!(
+            p.to_relative_path_buf(),
+            PathBuf::from("a").join("b").join("c.txt")
+        );
         let folder = OutputPath::new("logs").expect("valid");
         assert_eq!(p.under(&folder).expect("valid").as_str(), "logs/a/b/c.txt");
     }

@@ -329,13 +329,11 @@ async fn symlinks_planted_in_the_store_are_neither_listed_nor_followed() {
         .await
         .expect_err("a linked container");
     assert!(matches!(err, Error::ContainerNotFound { .. }), "{err:?}");
-    let listed: Vec<_> = f
-        .store
-        .list(&evil, "")
-        .try_collect::<Vec<_>>()
-        .await
-        .map_or_else(|_| Vec::new(), |l| l);
-    assert!(listed.is_empty());
+    let listed = f.store.list(&evil, "").try_collect::<Vec<_>>().await;
+    assert!(
+        matches!(listed, Err(Error::ContainerNotFound { .. })),
+        "{listed:?}"
+    );
     assert_eq!(tree(&outside), ["secret.txt"]);
     assert_eq!(
         std::fs::read_to_string(outside.join("secret.txt")).expect("read"),
@@ -479,4 +477,48 @@ async fn twenty_thousand_names_list_quickly() {
         .await
         .expect("list by delimiter");
     assert_eq!(level.prefixes.len(), 200);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn blobs_get_ordinary_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new().await;
+    f.put("a.txt", "x").await.expect("put");
+    let put_mode = std::fs::metadata(f.container_dir().join("a.txt"))
+        .expect("stat")
+        .permissions()
+        .mode();
+    f.store
+        .append(&f.at("b.txt"), Bytes::from_static(b"x"), 0)
+        .await
+        .expect("append");
+    let append_mode = std::fs::metadata(f.container_dir().join("b.txt"))
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(
+        put_mode & 0o777,
+        append_mode & 0o777,
+        "put and append agree"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn files_whose_names_are_not_utf8_are_skipped() {
+    use std::os::unix::ffi::OsStrExt;
+    let f = Fixture::new().await;
+    f.put("t1/ok.txt", "ok").await.expect("put");
+    let odd = std::ffi::OsStr::from_bytes(b"bad-\xff.txt");
+    std::fs::write(f.container_dir().join("t1").join(odd), "x").expect("write");
+    std::fs::create_dir(f.container_dir().join(odd)).expect("mkdir");
+    std::fs::write(f.container_dir().join(odd).join("x.txt"), "x").expect("write");
+    assert_eq!(f.names("").await, ["t1/ok.txt"]);
+    let level = f
+        .store
+        .list_with_delimiter(&f.container, "")
+        .await
+        .expect("list by delimiter");
+    assert_eq!(level.prefixes, ["t1/"]);
 }

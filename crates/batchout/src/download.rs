@@ -146,7 +146,10 @@ mod tests {
     async fn a_complete_download_replaces_the_target() {
         let dir = tempfile::tempdir().expect("temp dir");
         let target = dir.path().join("out.txt");
-        let ok = chunks(vec![Ok(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"cd"))]);
+        let ok = chunks(vec![
+            Ok(Bytes::from_static(b"ab")),
+            Ok(Bytes::from_static(b"cd")),
+        ]);
         assert_eq!(write_atomically(&target, ok).await.expect("written"), 4);
         assert_eq!(std::fs::read_to_string(&target).expect("read"), "abcd");
     }

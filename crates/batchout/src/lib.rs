@@ -56,6 +56,11 @@ pub use output::Output;
 pub use outputs::{DEFAULT_CONCURRENCY, DownloadReport, Outputs, SaveReport};
 pub use scoped::{JobOutputs, TaskOutputs};
 
+/// The README's examples, compiled as doc tests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 /// Opens the store named by `--store`-style input, else the `BATCHOUT_STORE`
 /// variable, else the local directory `./batchout-data`.
 ///

@@ -104,7 +104,9 @@ impl Output {
     /// Store errors while reading; [`Error::Io`] when the file cannot be written.
     pub async fn download_to(&self, path: impl AsRef<Path>) -> Result<u64> {
         let got = self.store.get(&self.location, None).await?;
-        download::write_atomically(path.as_ref(), got.stream).await
+        let written = download::write_atomically(path.as_ref(), got.stream).await?;
+        tracing::info!(blob = %self.location, file = %path.as_ref().display(), bytes = written, "downloaded");
+        Ok(written)
     }
 
     /// Streams the output into a writer. Returns the number of bytes written.
@@ -145,7 +147,12 @@ impl Output {
     /// Store errors; a range outside the output fails with
     /// [`batchout_store::Error::InvalidRange`].
     pub async fn read_range(&self, range: Range<u64>) -> Result<Bytes> {
-        Ok(self.store.get(&self.location, Some(range)).await?.bytes().await?)
+        Ok(self
+            .store
+            .get(&self.location, Some(range))
+            .await?
+            .bytes()
+            .await?)
     }
 
     /// Opens a streaming reader over the output.

@@ -294,7 +294,11 @@ impl Outputs {
         let mut kinds: Vec<OutputKind> = listing
             .prefixes
             .iter()
-            .filter_map(|p| p.strip_prefix(&prefix)?.strip_prefix('$')?.strip_suffix('/'))
+            .filter_map(|p| {
+                p.strip_prefix(&prefix)?
+                    .strip_prefix('$')?
+                    .strip_suffix('/')
+            })
             .filter_map(|k| OutputKind::new(k).ok())
             .collect();
         kinds.sort_by(|a, b| a.as_str().cmp(b.as_str()));
@@ -378,7 +382,12 @@ impl Outputs {
         Ok(Location::new(self.container.clone(), BlobName::new(name)?))
     }
 
-    async fn put(&self, location: Location, kind: &OutputKind, source: PutSource) -> Result<Output> {
+    async fn put(
+        &self,
+        location: Location,
+        kind: &OutputKind,
+        source: PutSource,
+    ) -> Result<Output> {
         let options = PutOptions::default();
         let meta = match self.store.put(&location, source.clone(), &options).await {
             Err(StoreError::ContainerNotFound { .. }) => {
@@ -387,6 +396,7 @@ impl Outputs {
             }
             other => other?,
         };
+        tracing::info!(container = %location.container, blob = %location.name, bytes = meta.size, "saved");
         let file_path = parse_blob_name(location.name.as_str())
             .map(|parts| parts.file_path)
             .unwrap_or_default();
@@ -442,9 +452,10 @@ async fn download_one(output: Output, prefix: &str, dest: &Path) -> Result<(Outp
         })?
         .to_relative_path_buf();
     let dest = dest.to_owned();
-    let target = tokio::task::spawn_blocking(move || download::prepare_destination(&dest, &relative))
-        .await
-        .map_err(|e| Error::io("prepare", "the destination", std::io::Error::other(e)))??;
+    let target =
+        tokio::task::spawn_blocking(move || download::prepare_destination(&dest, &relative))
+            .await
+            .map_err(|e| Error::io("prepare", "the destination", std::io::Error::other(e)))??;
     output.download_to(&target).await?;
     Ok((output, target))
 }

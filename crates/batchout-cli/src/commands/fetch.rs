@@ -20,7 +20,10 @@ pub async fn get(
 ) -> anyhow::Result<()> {
     let (job, scope, kind) = config::kind_or_default(kind, target)?;
     let path = OutputPath::destination(path).map_err(config::naming)?;
-    let output = context.outputs(job.clone(), &scope).get(&kind, &path).await?;
+    let output = context
+        .outputs(job.clone(), &scope)
+        .get(&kind, &path)
+        .await?;
     let file = match destination {
         Some(dest) if dest.as_os_str() == "-" => {
             let mut stdout = tokio::io::stdout();
@@ -32,7 +35,11 @@ pub async fn get(
         None => PathBuf::from(path.file_name()),
     };
     let written = output.download_to(&file).await?;
-    printer.line(format!("wrote {} to {}", print::bytes(written), file.display()))?;
+    printer.line(format!(
+        "wrote {} to {}",
+        print::bytes(written),
+        file.display()
+    ))?;
     printer.value(&GetJson {
         output: OutputJson::new(job.as_str(), &output),
         file: file.display().to_string(),
@@ -59,7 +66,9 @@ pub async fn download(
     let kind = kind.map(config::kind).transpose()?;
     let (job, scope) = config::scope(target, kind.as_ref())?;
     let outputs = context.outputs(job.clone(), &scope);
-    let report = outputs.download_all(kind.as_ref(), dest, concurrency).await?;
+    let report = outputs
+        .download_all(kind.as_ref(), dest, concurrency)
+        .await?;
     printer.line(format!(
         "downloaded {} outputs ({}) to {}",
         report.files.len(),

@@ -30,7 +30,10 @@ pub async fn ls(
             rows.push(OutputJson::new(job.as_str(), &output));
             continue;
         }
-        let shown = output.blob_name().strip_prefix(&prefix).unwrap_or(output.blob_name());
+        let shown = output
+            .blob_name()
+            .strip_prefix(&prefix)
+            .unwrap_or(output.blob_name());
         let modified = output
             .last_modified()
             .map(print::rfc3339)

@@ -20,7 +20,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Path { target, kind, file } => {
             names::path(&target, kind.as_deref(), file.as_deref(), &printer)
         }
-        Command::Prepare { job } => prepare::prepare(&context()?, job.job.as_deref(), &printer).await,
+        Command::Prepare { job } => {
+            prepare::prepare(&context()?, job.job.as_deref(), &printer).await
+        }
         Command::Save {
             target,
             kind,
@@ -43,22 +45,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             dest,
             text,
         } => save::save_text(&context()?, &target, kind.as_deref(), &dest, text, &printer).await,
-        Command::Ls { target, kind } => list::ls(&context()?, &target, kind.as_deref(), &printer).await,
+        Command::Ls { target, kind } => {
+            list::ls(&context()?, &target, kind.as_deref(), &printer).await
+        }
         Command::Tasks { job } => list::tasks(&context()?, job.job.as_deref(), &printer).await,
         Command::Get {
             target,
             kind,
             path,
             output,
-        } => fetch::get(&context()?, &target, kind.as_deref(), &path, output, &printer).await,
+        } => {
+            fetch::get(
+                &context()?,
+                &target,
+                kind.as_deref(),
+                &path,
+                output,
+                &printer,
+            )
+            .await
+        }
         Command::Download {
             target,
             kind,
             dest,
             concurrency,
         } => {
-            fetch::download(&context()?, &target, kind.as_deref(), &dest, concurrency, &printer)
-                .await
+            fetch::download(
+                &context()?,
+                &target,
+                kind.as_deref(),
+                &dest,
+                concurrency,
+                &printer,
+            )
+            .await
         }
         Command::Rm {
             target,

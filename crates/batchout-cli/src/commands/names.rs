@@ -55,7 +55,9 @@ pub fn path(
         (Some(kind), None) => kind_prefix(&scope, &kind).map_err(config::naming)?,
         (None, None) => scope_prefix(&scope),
         (None, Some(_)) => {
-            return Err(UsageError::new("a file's blob name needs its kind: add --kind KIND").into());
+            return Err(
+                UsageError::new("a file's blob name needs its kind: add --kind KIND").into(),
+            );
         }
     };
     printer.line(&name)?;

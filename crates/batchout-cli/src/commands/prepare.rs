@@ -13,14 +13,24 @@ struct PrepareJson {
 }
 
 /// Creates the job's container if it does not exist.
-pub async fn prepare(context: &Context, job: Option<&str>, printer: &Printer) -> anyhow::Result<()> {
+pub async fn prepare(
+    context: &Context,
+    job: Option<&str>,
+    printer: &Printer,
+) -> anyhow::Result<()> {
     let job = context.job(config::job_id(job)?);
     let created = job.prepare().await?;
     let container = job.container().to_string();
     if created {
-        printer.line(format!("created container {container} in {}", context.store))?;
+        printer.line(format!(
+            "created container {container} in {}",
+            context.store
+        ))?;
     } else {
-        printer.line(format!("container {container} already exists in {}", context.store))?;
+        printer.line(format!(
+            "container {container} already exists in {}",
+            context.store
+        ))?;
     }
     printer.value(&PrepareJson {
         job: job.job_id().to_string(),

@@ -24,7 +24,10 @@ pub async fn rm(
     let deleted = if all {
         let kind = kind.map(config::kind).transpose()?;
         let (job, scope) = config::scope(target, kind.as_ref())?;
-        context.outputs(job, &scope).delete_all(kind.as_ref()).await?
+        context
+            .outputs(job, &scope)
+            .delete_all(kind.as_ref())
+            .await?
     } else {
         let (job, scope, kind) = config::kind_or_default(kind, target)?;
         let outputs = context.outputs(job, &scope);

@@ -21,7 +21,11 @@ pub struct SaveRequest<'a> {
 }
 
 /// Saves files and pattern matches.
-pub async fn save(context: &Context, request: SaveRequest<'_>, printer: &Printer) -> anyhow::Result<()> {
+pub async fn save(
+    context: &Context,
+    request: SaveRequest<'_>,
+    printer: &Printer,
+) -> anyhow::Result<()> {
     let (job, scope, kind) = config::kind_or_default(request.kind, request.target)?;
     let (files, patterns) = (request.files, request.patterns);
     if files.is_empty() && patterns.is_empty() {
@@ -56,7 +60,11 @@ pub async fn save(context: &Context, request: SaveRequest<'_>, printer: &Printer
         .await?;
 
     if !patterns.is_empty() {
-        let folder = if files.is_empty() { dest.as_ref() } else { None };
+        let folder = if files.is_empty() {
+            dest.as_ref()
+        } else {
+            None
+        };
         let report = outputs.save_all_under(&kind, patterns, folder).await?;
         for pattern in &report.unmatched {
             eprintln!("warning: pattern {pattern:?} matched no file");

@@ -6,8 +6,16 @@
 //! expected length, and no name or planted symbolic link can reach outside the
 //! root.
 //!
-//! Modules: [`paths`] maps names to paths and refuses unsafe ones; `write` puts,
-//! appends and deletes; `read` gets and heads; `list` lists.
+//! Modules: `paths` maps names to paths and refuses unsafe ones; `write`
+//! creates containers, puts and deletes; `append` appends; `read` gets and
+//! heads; `list` lists; `meta` turns file metadata into [`ObjectMeta`].
+//!
+//! Symbolic links are never followed below the root: every folder on the way
+//! to a blob is checked with `symlink_metadata`, and a file is read only if the
+//! path is the same regular file before and after it is opened. (A link swapped
+//! into a *folder* on the way between that check and the open is not caught;
+//! that needs `openat2(RESOLVE_BENEATH)`, which is not worth a platform-specific
+//! dependency for a store whose writers are batchout itself.)
 
 mod append;
 mod list;

@@ -83,8 +83,13 @@ impl LocalStore {
     fn write_temp(&self, source: PutSource) -> Result<NamedTempFile> {
         let dir = self.tmp_dir();
         fs::create_dir_all(&dir).map_err(|err| Error::io("create", &dir, err))?;
-        let mut temp = tempfile::Builder::new()
-            .prefix("put-")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("put-");
+        // A blob gets the permissions any new file gets (0666 less the umask),
+        // as with `cp`, not the owner-only ones of a temporary file.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let mut temp = builder
             .tempfile_in(&dir)
             .map_err(|err| Error::io("create a temporary file in", &dir, err))?;
         let written = match source {
