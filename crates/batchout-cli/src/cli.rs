@@ -53,6 +53,19 @@ pub enum Command {
         #[command(flatten)]
         job: JobArg,
     },
+    /// Print a URL that lets a task save, list and read this job's outputs, and
+    /// nothing else (an Azure container SAS URL). Needs the account key. This is
+    /// the one command that prints a secret: the URL is its product.
+    Sas {
+        #[command(flatten)]
+        job: JobArg,
+        /// How long the URL stays valid, e.g. 7d, 12h, 90m.
+        #[arg(long, value_name = "DURATION", default_value = "7d")]
+        expiry: String,
+        /// Permission letters: r read, a add, c create, w write, l list, d delete.
+        #[arg(long, value_name = "LETTERS", default_value = batchout::DEFAULT_SAS_PERMISSIONS)]
+        permissions: String,
+    },
     /// Save files as outputs.
     Save {
         #[command(flatten)]

@@ -82,6 +82,62 @@ pub enum Error {
         /// What was asked.
         operation: &'static str,
     },
+    /// The service refused the credentials, or they do not permit the operation.
+    #[error("{store} refused to {operation} {target} ({code}): {hint}")]
+    Denied {
+        /// The store, as displayed (secrets redacted).
+        store: String,
+        /// What was being done, e.g. "write".
+        operation: &'static str,
+        /// The container or blob.
+        target: String,
+        /// The service's error code, e.g. `AuthorizationPermissionMismatch`.
+        code: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// The service answered with an error not covered by another variant.
+    #[error("{store} failed to {operation} {target}: HTTP {status} {code}: {message}")]
+    Service {
+        /// The store, as displayed (secrets redacted).
+        store: String,
+        /// What was being done.
+        operation: &'static str,
+        /// The container or blob.
+        target: String,
+        /// The HTTP status.
+        status: u16,
+        /// The service's error code, or `-`.
+        code: String,
+        /// The service's message, or what to do.
+        message: String,
+    },
+    /// The store could not be reached, or the connection broke.
+    #[error(
+        "cannot reach {store} to {operation} {target}: {reason}; check the URL, the network, and that the service is running"
+    )]
+    Unreachable {
+        /// The store, as displayed (secrets redacted).
+        store: String,
+        /// What was being done.
+        operation: &'static str,
+        /// The container or blob.
+        target: String,
+        /// What failed (never containing a URL with a secret).
+        reason: String,
+    },
+    /// A store bound to one container (a container SAS URL) was asked about another.
+    #[error(
+        "{store} is limited to container {bound} by its SAS and cannot reach container {asked}; use that job's own SAS URL, or an account key"
+    )]
+    WrongContainer {
+        /// The store, as displayed.
+        store: String,
+        /// The container it is limited to.
+        bound: String,
+        /// The container asked for.
+        asked: String,
+    },
     /// A local file operation failed.
     #[error("cannot {action} {path}: {source}")]
     Io {
@@ -104,6 +160,8 @@ impl Error {
     /// Whether trying the same operation again may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
+            Self::Service { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+            Self::Unreachable { .. } => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),
                 io::ErrorKind::Interrupted | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock

@@ -27,6 +27,7 @@
 //! # })?; Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod azure;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
@@ -36,18 +37,20 @@ mod types;
 
 use std::fmt;
 use std::ops::Range;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
+pub use azure::{AzureOptions, AzureStore};
 pub use batchout_naming::ContainerName;
 pub use error::{Error, Result};
 pub use local::LocalStore;
-pub use open::{DEFAULT_LOCAL_STORE, open};
+pub use open::{DEFAULT_LOCAL_STORE, open, open_configured};
 pub use types::{
     BlobName, BlobType, Capabilities, GetResult, ListResult, Location, ObjectMeta, PutOptions,
-    PutSource,
+    PutSource, SecretUrl,
 };
 
 /// A blob store: containers of named blobs.
@@ -142,4 +145,25 @@ pub trait Store: fmt::Debug + fmt::Display + Send + Sync + 'static {
     ///
     /// [`Error::NotFound`] when there is no such blob.
     async fn delete(&self, location: &Location) -> Result<()>;
+
+    /// A URL that grants access to one container, and nothing else, until
+    /// `expiry`: on Azure, a container SAS URL. `permissions` are the letters of
+    /// the service (`racwl`: read, add, create, write, list).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] by default, and where the store holds no key that
+    /// can sign one.
+    fn container_access_url(
+        &self,
+        container: &ContainerName,
+        permissions: &str,
+        expiry: SystemTime,
+    ) -> Result<SecretUrl> {
+        let _ = (container, permissions, expiry);
+        Err(Error::Unsupported {
+            store: self.to_string(),
+            operation: "container access URLs (they need Azure Blob Storage opened with its account key)",
+        })
+    }
 }

@@ -1,29 +1,65 @@
-//! Opening a store from what a user types: a path or a URL.
+//! Opening a store from what a user gives: a path, a URL, a connection string,
+//! or nothing (the environment, else the local default).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::{Error, LocalStore, Result, Store};
+use crate::azure::config::{self, EnvLookup};
+use crate::{AzureOptions, AzureStore, Error, LocalStore, Result, Store};
 
 /// The local directory used when no store is named.
 pub const DEFAULT_LOCAL_STORE: &str = "./batchout-data";
 
-/// Opens a store from a path or URL:
+/// Opens a store from a path, URL or connection string:
 ///
 /// - a directory path, or `file:///absolute/path`: a [`LocalStore`] there (it is
-///   created on first write).
+///   created on first write);
+/// - `https://ACCOUNT.blob.core.windows.net` or a path-style endpoint such as
+///   Azurite's `http://127.0.0.1:10000/devstoreaccount1`: Azure Blob Storage,
+///   signed with `AZURE_STORAGE_KEY` or `AZURE_STORAGE_SAS_TOKEN` (the emulator's
+///   well-known key for `devstoreaccount1`);
+/// - a container SAS URL (`https://…/CONTAINER?sv=…&sig=…`): that container only;
+/// - a connection string (`AccountName=…;AccountKey=…`, `UseDevelopmentStorage=true`).
 ///
 /// # Errors
 ///
-/// [`Error::InvalidStoreUrl`] for a URL of a kind this build cannot open.
+/// [`Error::InvalidStoreUrl`] saying what is wrong; no secret is ever in it.
 pub fn open(url: &str) -> Result<Arc<dyn Store>> {
+    open_with(url, &|name| {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    })
+}
+
+/// Opens the store named by `explicit` (a `--store` flag), else the
+/// `BATCHOUT_STORE` variable, else the `AZURE_STORAGE_CONNECTION_STRING` or
+/// `AZURE_STORAGE_ACCOUNT` variables, else the local directory
+/// [`DEFAULT_LOCAL_STORE`].
+///
+/// # Errors
+///
+/// As [`open`].
+pub fn open_configured(explicit: Option<&str>) -> Result<Arc<dyn Store>> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(url) = explicit
+        .map(str::to_owned)
+        .or_else(|| env("BATCHOUT_STORE"))
+    {
+        return open_with(&url, &env);
+    }
+    if let Some(target) = config::from_env(&env)? {
+        return Ok(Arc::new(AzureStore::new(target, AzureOptions::default())?));
+    }
+    open_with(DEFAULT_LOCAL_STORE, &env)
+}
+
+fn open_with(url: &str, env: EnvLookup<'_>) -> Result<Arc<dyn Store>> {
     let invalid = |reason: &str| Error::InvalidStoreUrl {
-        url: url.to_owned(),
+        url: config::redact_url(url),
         reason: reason.to_owned(),
     };
     if url.trim().is_empty() {
         return Err(invalid(
-            "it is empty; give a directory path, or leave --store and BATCHOUT_STORE unset for ./batchout-data",
+            "it is empty; give a directory path or a URL, or leave --store and BATCHOUT_STORE unset for ./batchout-data",
         ));
     }
     if let Some(path) = url.strip_prefix("file://") {
@@ -34,9 +70,17 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>> {
         }
         return Ok(Arc::new(LocalStore::new(PathBuf::from(path))));
     }
+    if url.starts_with("http://") || url.starts_with("https://") {
+        let target = config::from_url(url, env)?;
+        return Ok(Arc::new(AzureStore::new(target, AzureOptions::default())?));
+    }
+    if config::is_connection_string(url) {
+        let target = config::from_connection_string(url)?;
+        return Ok(Arc::new(AzureStore::new(target, AzureOptions::default())?));
+    }
     if let Some((scheme, _)) = url.split_once("://") {
         return Err(invalid(&format!(
-            "{scheme}:// stores are not supported by this build; give a local directory path or a file:/// URL"
+            "{scheme}:// stores are not supported; give a directory path, a file:/// URL, an https:// Azure URL or a connection string"
         )));
     }
     Ok(Arc::new(LocalStore::new(PathBuf::from(url))))
@@ -46,22 +90,51 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>> {
 mod tests {
     use super::*;
 
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
     #[test]
     fn paths_and_file_urls_open_local_stores() {
-        let store = open("some/dir").expect("a path opens");
+        let store = open_with("some/dir", &no_env).expect("a path opens");
         assert!(store.to_string().contains("some/dir"), "{store}");
-        let store = open("file:///tmp/x").expect("a file URL opens");
+        let store = open_with("file:///tmp/x", &no_env).expect("a file URL opens");
         assert!(store.to_string().contains("/tmp/x"), "{store}");
     }
 
     #[test]
+    fn azure_urls_and_connection_strings_open_azure_stores() {
+        let store = open_with("http://127.0.0.1:10000/devstoreaccount1", &no_env).expect("opens");
+        assert_eq!(
+            store.to_string(),
+            "Azure Blob Storage http://127.0.0.1:10000/devstoreaccount1 (account key)"
+        );
+        let store = open_with("UseDevelopmentStorage=true", &no_env).expect("opens");
+        assert!(
+            store.to_string().starts_with("Azure Blob Storage"),
+            "{store}"
+        );
+        let sas = "https://acct.blob.core.windows.net/job-x?sv=2021-12-02&sr=c&sp=racwl&sig=SECRET";
+        let store = open_with(sas, &no_env).expect("opens");
+        assert_eq!(
+            store
+                .capabilities()
+                .bound_container
+                .expect("bound")
+                .as_str(),
+            "job-x"
+        );
+        assert!(!format!("{store} {store:?}").contains("SECRET"));
+    }
+
+    #[test]
     fn unknown_schemes_and_empty_urls_are_refused_with_a_hint() {
-        let err = open("ftp://host/x").expect_err("ftp is not a store");
+        let err = open_with("ftp://host/x", &no_env).expect_err("ftp is not a store");
         assert!(
             err.to_string().contains("ftp:// stores are not supported"),
             "{err}"
         );
-        assert!(open("").is_err());
-        assert!(open("file://relative").is_err());
+        assert!(open_with("", &no_env).is_err());
+        assert!(open_with("file://relative", &no_env).is_err());
     }
 }

@@ -234,3 +234,36 @@ pub struct Capabilities {
     /// container SAS URL).
     pub bound_container: Option<ContainerName>,
 }
+
+/// A URL that carries a secret (a SAS signature). `Display` and `Debug` show it
+/// redacted; only [`SecretUrl::expose`] gives the usable URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretUrl {
+    shown: String,
+    secret: String,
+}
+
+impl SecretUrl {
+    /// A secret URL and the form of it that may be shown.
+    pub fn new(secret: String, shown: String) -> Self {
+        Self { shown, secret }
+    }
+
+    /// The full URL, secret included: for handing to whoever needs access, never
+    /// for logs or messages.
+    pub fn expose(&self) -> &str {
+        &self.secret
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretUrl({})", self.shown)
+    }
+}

@@ -50,7 +50,10 @@ pub use batchout_naming::{
     ContainerName, JobId, NamingError, OutputKind, OutputPath, Scope, TaskId, blob_name,
     kind_prefix, parse_blob_name, scope_prefix,
 };
-pub use batchout_store::{DEFAULT_LOCAL_STORE, Store, open};
+pub use batchout_store::azure::sas::{
+    DEFAULT_EXPIRY as DEFAULT_SAS_EXPIRY, DEFAULT_PERMISSIONS as DEFAULT_SAS_PERMISSIONS,
+};
+pub use batchout_store::{DEFAULT_LOCAL_STORE, SecretUrl, Store, open};
 pub use error::{Error, Result, StoreError};
 pub use output::Output;
 pub use outputs::{DEFAULT_CONCURRENCY, DownloadReport, Outputs, SaveReport};
@@ -61,17 +64,13 @@ pub use scoped::{JobOutputs, TaskOutputs};
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
 
-/// Opens the store named by `--store`-style input, else the `BATCHOUT_STORE`
-/// variable, else the local directory `./batchout-data`.
+/// Opens the store named by `explicit` (a `--store` flag), else the
+/// `BATCHOUT_STORE` variable, else the `AZURE_STORAGE_*` variables, else the
+/// local directory `./batchout-data`.
 ///
 /// # Errors
 ///
-/// [`StoreError::InvalidStoreUrl`] for a URL of a kind this build cannot open.
+/// [`StoreError::InvalidStoreUrl`] for a location that cannot be opened.
 pub fn open_default(explicit: Option<&str>) -> Result<std::sync::Arc<dyn Store>> {
-    let from_env = std::env::var("BATCHOUT_STORE").ok();
-    let url = explicit
-        .map(str::to_owned)
-        .or(from_env.filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| DEFAULT_LOCAL_STORE.to_owned());
-    Ok(open(&url)?)
+    Ok(batchout_store::open_configured(explicit)?)
 }

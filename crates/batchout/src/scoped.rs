@@ -60,6 +60,30 @@ impl JobOutputs {
     }
 }
 
+impl JobOutputs {
+    /// A URL that lets a task save, list and read this job's outputs and nothing
+    /// else, until `valid_for` from now: on Azure, a container SAS URL with
+    /// `permissions` (default [`crate::DEFAULT_SAS_PERMISSIONS`]: read, add,
+    /// create, write, list).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::StoreError::Unsupported`] when the store cannot sign one (not
+    /// Azure, or no account key); invalid permission letters.
+    pub fn access_url(
+        &self,
+        permissions: &str,
+        valid_for: std::time::Duration,
+    ) -> Result<batchout_store::SecretUrl> {
+        let expiry = std::time::SystemTime::now() + valid_for;
+        Ok(self.outputs.store().container_access_url(
+            self.outputs.container(),
+            permissions,
+            expiry,
+        )?)
+    }
+}
+
 impl Deref for JobOutputs {
     type Target = Outputs;
     fn deref(&self) -> &Outputs {

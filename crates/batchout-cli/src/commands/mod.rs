@@ -6,6 +6,7 @@ mod names;
 mod prepare;
 mod remove;
 mod save;
+mod share;
 
 use crate::cli::{Cli, Command};
 use crate::config::Context;
@@ -23,6 +24,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Prepare { job } => {
             prepare::prepare(&context()?, job.job.as_deref(), &printer).await
         }
+        Command::Sas {
+            job,
+            expiry,
+            permissions,
+        } => share::sas(
+            &context()?,
+            job.job.as_deref(),
+            &expiry,
+            &permissions,
+            &printer,
+        ),
         Command::Save {
             target,
             kind,

@@ -1,0 +1,545 @@
+//! Azure Blob Storage, through its REST API: the store the conventions were
+//! made for.
+//!
+//! The client is our own, on `reqwest` (see `docs/decisions/0001-azure-client.md`):
+//! the Blob REST surface batchout needs is small, and owning it gives exact
+//! control of each request (one Put Blob per small file, the append-position
+//! condition on every append, per-request retries) and of secrets (a SAS never
+//! reaches a log or an error).
+//!
+//! - Plain saves are block blobs: one Put Blob up to [`AzureOptions::single_put_max`],
+//!   else blocks uploaded in parallel and committed with Put Block List.
+//! - Appends write append blobs, each Append Block conditioned on the expected
+//!   length (`x-ms-blob-condition-appendpos`).
+//! - A store opened from a container SAS URL is bound to that container.
+
+mod client;
+pub mod config;
+pub mod credential;
+pub mod sas;
+mod upload;
+mod xml;
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use futures::stream::{self, BoxStream};
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+
+pub use self::client::RetryPolicy;
+use self::client::{Client, Payload, Request};
+use self::config::{AzureTarget, Credential};
+use crate::{
+    BlobType, Capabilities, ContainerName, Error, GetResult, ListResult, Location, ObjectMeta,
+    PutOptions, PutSource, Result, SecretUrl, Store,
+};
+
+/// The Blob service version batchout speaks.
+pub const SERVICE_VERSION: &str = "2021-12-02";
+
+/// The most bytes one Append Block may carry.
+const MAX_APPEND_SIZE: u64 = 4 * 1024 * 1024;
+/// The most blobs one List Blobs page returns.
+const MAX_PAGE: u32 = 5000;
+
+/// Tuning of transfers.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AzureOptions {
+    /// Files up to this size go in one Put Blob request.
+    pub single_put_max: u64,
+    /// The size of each block of a larger file.
+    pub block_size: u64,
+    /// How many blocks of one file are in flight at once.
+    pub block_concurrency: usize,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+}
+
+impl Default for AzureOptions {
+    fn default() -> Self {
+        Self {
+            single_put_max: 32 * 1024 * 1024,
+            block_size: 8 * 1024 * 1024,
+            block_concurrency: 4,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A store in Azure Blob Storage (or anything that speaks its REST API, such as
+/// the Azurite emulator).
+#[derive(Clone)]
+pub struct AzureStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    options: AzureOptions,
+}
+
+impl AzureStore {
+    /// A store for a resolved target.
+    ///
+    /// # Errors
+    ///
+    /// When the HTTP client cannot be built.
+    pub fn new(target: AzureTarget, options: AzureOptions) -> Result<Self> {
+        let client = Client::new(target, options.retry.clone())?;
+        Ok(Self {
+            inner: Arc::new(Inner { client, options }),
+        })
+    }
+
+    /// The target: endpoint, account, credential, bound container.
+    pub fn target(&self) -> &AzureTarget {
+        self.inner.client.target()
+    }
+
+    fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// Refuses a container other than the one a SAS URL is bound to.
+    fn check_container(&self, container: &ContainerName) -> Result<()> {
+        match &self.target().container {
+            Some(bound) if bound != container => Err(Error::WrongContainer {
+                store: self.to_string(),
+                bound: bound.to_string(),
+                asked: container.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn content_type(location: &Location, options: &PutOptions) -> String {
+        options.content_type.clone().unwrap_or_else(|| {
+            mime_guess::from_path(location.name.as_str())
+                .first_or_octet_stream()
+                .to_string()
+        })
+    }
+
+    async fn list_page(
+        &self,
+        container: &ContainerName,
+        prefix: &str,
+        delimiter: bool,
+        marker: Option<String>,
+    ) -> Result<xml::ListPage> {
+        self.check_container(container)?;
+        let mut request = Request::new("list", Method::GET, container, None)
+            .query("restype", "container")
+            .query("comp", "list")
+            .query("maxresults", MAX_PAGE.to_string());
+        if !prefix.is_empty() {
+            request = request.query("prefix", prefix);
+        }
+        if delimiter {
+            request = request.query("delimiter", "/");
+        }
+        if let Some(marker) = marker {
+            request = request.query("marker", marker);
+        }
+        let response = self.client().send(&request).await?;
+        let body = response
+            .text()
+            .await
+            .map_err(|e| self.client().unreachable(&request, &e))?;
+        xml::parse_list(&body).map_err(|reason| Error::Service {
+            store: self.to_string(),
+            operation: "list",
+            target: format!("container {container}"),
+            status: 200,
+            code: "-".into(),
+            message: format!("the listing is not valid XML: {reason}"),
+        })
+    }
+
+    async fn append_block(&self, location: &Location, data: &Bytes, position: u64) -> Result<u64> {
+        let request = Request::new(
+            "append to",
+            Method::PUT,
+            &location.container,
+            Some(location.name.as_str()),
+        )
+        .query("comp", "appendblock")
+        .header("x-ms-blob-condition-appendpos", position.to_string())
+        .payload(Payload::Bytes(data.clone()));
+        let end = position + data.len() as u64;
+        let (result, attempts) = self.client().send_counted(&request).await;
+        match result {
+            Ok(_) => Ok(end),
+            Err(Error::Service {
+                status: 412, code, ..
+            }) if code == "AppendPositionConditionNotMet" => {
+                let actual = self.head(location).await?.size;
+                if attempts > 1 && actual == end {
+                    // An earlier attempt was applied but its answer was lost:
+                    // the blob has advanced by exactly this block. Not repeated.
+                    tracing::info!(blob = %location, position, "an append whose answer was lost had been applied");
+                    return Ok(end);
+                }
+                Err(Error::AppendPosition {
+                    name: location.name.to_string(),
+                    expected: position,
+                    actual,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_append_blob(&self, location: &Location) -> Result<()> {
+        let request = Request::new(
+            "create",
+            Method::PUT,
+            &location.container,
+            Some(location.name.as_str()),
+        )
+        .header("x-ms-blob-type", "AppendBlob")
+        .header(
+            "x-ms-blob-content-type",
+            Self::content_type(location, &PutOptions::default()),
+        )
+        .header("if-none-match", "*");
+        match self.client().send(&request).await {
+            Ok(_) => Ok(()),
+            // Created meanwhile by another writer: the position check decides.
+            Err(Error::Service { status: 409, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl fmt::Debug for AzureStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureStore")
+            .field("target", &self.client().shown())
+            .field("options", &self.inner.options)
+            .finish()
+    }
+}
+
+impl fmt::Display for AzureStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.client().shown())
+    }
+}
+
+#[async_trait]
+impl Store for AzureStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            append: true,
+            max_append_size: MAX_APPEND_SIZE,
+            file_and_folder_names: true,
+            bound_container: self.target().container.clone(),
+        }
+    }
+
+    async fn create_container(&self, container: &ContainerName) -> Result<bool> {
+        self.check_container(container)?;
+        if self.target().container.is_some() {
+            // A container SAS cannot create its container; it can only show
+            // that the container is there.
+            self.list_page(container, "", true, None).await?;
+            return Ok(false);
+        }
+        let request =
+            Request::new("create", Method::PUT, container, None).query("restype", "container");
+        match self.client().send(&request).await {
+            Ok(_) => Ok(true),
+            Err(Error::Service {
+                status: 409, code, ..
+            }) if code == "ContainerAlreadyExists" => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put(
+        &self,
+        location: &Location,
+        source: PutSource,
+        options: &PutOptions,
+    ) -> Result<ObjectMeta> {
+        self.check_container(&location.container)?;
+        let content_type = Self::content_type(location, options);
+        let (payload, size) = match source {
+            PutSource::Bytes(bytes) => {
+                let size = bytes.len() as u64;
+                (Payload::Bytes(bytes), size)
+            }
+            PutSource::File(path) => {
+                let meta = tokio::fs::metadata(&path)
+                    .await
+                    .map_err(|e| Error::io("read", &path, e))?;
+                if !meta.is_file() {
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "it is not a regular file",
+                    );
+                    return Err(Error::io("read", &path, e));
+                }
+                if meta.len() > self.inner.options.single_put_max {
+                    return upload::put_blocks(self, location, &path, meta.len(), &content_type)
+                        .await;
+                }
+                let len = meta.len();
+                (
+                    Payload::File {
+                        path,
+                        offset: 0,
+                        len,
+                    },
+                    len,
+                )
+            }
+        };
+        let request = Request::new(
+            "write",
+            Method::PUT,
+            &location.container,
+            Some(location.name.as_str()),
+        )
+        .header("x-ms-blob-type", "BlockBlob")
+        .header("x-ms-blob-content-type", content_type.clone())
+        .payload(payload);
+        let response = self.client().send(&request).await?;
+        Ok(written_meta(
+            location,
+            size,
+            content_type,
+            BlobType::Block,
+            response.headers(),
+        ))
+    }
+
+    async fn append(&self, location: &Location, data: Bytes, position: u64) -> Result<u64> {
+        self.check_container(&location.container)?;
+        if data.len() as u64 > MAX_APPEND_SIZE {
+            return Err(Error::Unsupported {
+                store: self.to_string(),
+                operation: "appends of more than 4 MiB (Capabilities::max_append_size); split the data into chunks",
+            });
+        }
+        match self.append_block(location, &data, position).await {
+            Err(Error::NotFound { .. }) if position == 0 => {
+                self.create_append_blob(location).await?;
+                self.append_block(location, &data, position).await
+            }
+            other => other,
+        }
+    }
+
+    async fn get(&self, location: &Location, range: Option<Range<u64>>) -> Result<GetResult> {
+        self.check_container(&location.container)?;
+        let name = location.name.as_str();
+        let invalid = |start: u64, end: u64, size: u64| Error::InvalidRange {
+            name: name.to_owned(),
+            start,
+            end,
+            size,
+        };
+        if let Some(range) = &range {
+            if range.start > range.end {
+                let size = self.head(location).await?.size;
+                return Err(invalid(range.start, range.end, size));
+            }
+            if range.start == range.end {
+                // The service cannot answer an empty range; the properties tell
+                // whether the range is inside the blob.
+                let meta = self.head(location).await?;
+                if range.end > meta.size {
+                    return Err(invalid(range.start, range.end, meta.size));
+                }
+                return Ok(GetResult {
+                    meta,
+                    range: range.clone(),
+                    stream: Box::pin(stream::empty()),
+                });
+            }
+        }
+        let mut request = Request::new("read", Method::GET, &location.container, Some(name));
+        if let Some(range) = &range {
+            request = request.header(
+                "x-ms-range",
+                format!("bytes={}-{}", range.start, range.end - 1),
+            );
+        }
+        let response = match self.client().send(&request).await {
+            Err(Error::Service { status: 416, .. }) => {
+                let size = self.head(location).await?.size;
+                let range = range.unwrap_or(0..0);
+                return Err(invalid(range.start, range.end, size));
+            }
+            other => other?,
+        };
+        let headers = response.headers();
+        let mut meta = meta_from_headers(name, headers);
+        let returned = match content_range(headers) {
+            Some((start, end, total)) => {
+                meta.size = total;
+                start..end
+            }
+            None => 0..meta.size,
+        };
+        if let Some(range) = &range
+            && (range.end > meta.size || returned != *range)
+        {
+            return Err(invalid(range.start, range.end, meta.size));
+        }
+        let client = self.client().clone();
+        let target = location.to_string();
+        let stream = response
+            .bytes_stream()
+            .map_err(move |e| Error::Unreachable {
+                store: client.shown().to_owned(),
+                operation: "read",
+                target: target.clone(),
+                reason: client::describe(&e),
+            });
+        Ok(GetResult {
+            meta,
+            range: returned,
+            stream: Box::pin(stream),
+        })
+    }
+
+    async fn head(&self, location: &Location) -> Result<ObjectMeta> {
+        self.check_container(&location.container)?;
+        let name = location.name.as_str();
+        let request = Request::new("read", Method::HEAD, &location.container, Some(name));
+        let response = self.client().send(&request).await?;
+        Ok(meta_from_headers(name, response.headers()))
+    }
+
+    fn list(
+        &self,
+        container: &ContainerName,
+        prefix: &str,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        let store = self.clone();
+        let container = container.clone();
+        let prefix = prefix.to_owned();
+        let pages = stream::try_unfold(Some(None), move |marker: Option<Option<String>>| {
+            let (store, container, prefix) = (store.clone(), container.clone(), prefix.clone());
+            async move {
+                let Some(marker) = marker else {
+                    return Ok(None);
+                };
+                let page = store.list_page(&container, &prefix, false, marker).await?;
+                let next = page.next_marker.map(Some);
+                Ok(Some((stream::iter(page.blobs.into_iter().map(Ok)), next)))
+            }
+        });
+        Box::pin(pages.try_flatten())
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        container: &ContainerName,
+        prefix: &str,
+    ) -> Result<ListResult> {
+        let mut result = ListResult::default();
+        let mut marker = None;
+        loop {
+            let page = self.list_page(container, prefix, true, marker).await?;
+            result.objects.extend(page.blobs);
+            result.prefixes.extend(page.prefixes);
+            match page.next_marker {
+                Some(next) => marker = Some(next),
+                None => break,
+            }
+        }
+        Ok(result)
+    }
+
+    fn container_access_url(
+        &self,
+        container: &ContainerName,
+        permissions: &str,
+        expiry: SystemTime,
+    ) -> Result<SecretUrl> {
+        self.check_container(container)?;
+        let Credential::SharedKey(key) = &self.target().credential else {
+            return Err(Error::Unsupported {
+                store: self.to_string(),
+                operation: "creating a SAS without the account key; open the store with AZURE_STORAGE_KEY or a connection string with AccountKey=",
+            });
+        };
+        let token = sas::container_sas(key, container, permissions, expiry)?;
+        let base = format!(
+            "{}/{container}",
+            self.target().endpoint.as_str().trim_end_matches('/')
+        );
+        Ok(SecretUrl::new(
+            format!("{base}?{}", token.expose()),
+            format!("{base}?{}", token.redacted()),
+        ))
+    }
+
+    async fn delete(&self, location: &Location) -> Result<()> {
+        self.check_container(&location.container)?;
+        let request = Request::new(
+            "delete",
+            Method::DELETE,
+            &location.container,
+            Some(location.name.as_str()),
+        );
+        self.client().send(&request).await?;
+        Ok(())
+    }
+}
+
+/// Properties from the headers of a GET or HEAD answer.
+fn meta_from_headers(name: &str, headers: &HeaderMap) -> ObjectMeta {
+    let text = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+    let mut meta = ObjectMeta::new(
+        name,
+        text("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    );
+    meta.last_modified = text("last-modified").and_then(xml::parse_http_date);
+    meta.content_type = text("content-type").map(str::to_owned);
+    meta.blob_type = text("x-ms-blob-type").and_then(xml::parse_blob_type);
+    meta.etag = text("etag").map(str::to_owned);
+    meta
+}
+
+/// Properties of a blob just written.
+fn written_meta(
+    location: &Location,
+    size: u64,
+    content_type: String,
+    blob_type: BlobType,
+    headers: &HeaderMap,
+) -> ObjectMeta {
+    let text = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+    let mut meta = ObjectMeta::new(location.name.as_str(), size);
+    meta.last_modified = text("last-modified").and_then(xml::parse_http_date);
+    meta.content_type = Some(content_type);
+    meta.blob_type = Some(blob_type);
+    meta.etag = text("etag").map(str::to_owned);
+    meta
+}
+
+/// `Content-Range: bytes START-LAST/TOTAL` as (start, end exclusive, total).
+fn content_range(headers: &HeaderMap) -> Option<(u64, u64, u64)> {
+    let value = headers.get("content-range")?.to_str().ok()?;
+    let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let (start, last) = range.split_once('-')?;
+    Some((
+        start.parse().ok()?,
+        last.parse::<u64>().ok()? + 1,
+        total.parse().ok()?,
+    ))
+}
