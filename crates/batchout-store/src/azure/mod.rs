@@ -335,6 +335,13 @@ impl Store for AzureStore {
                 self.create_append_blob(location).await?;
                 self.append_block(location, &data, position).await
             }
+            // A blob that does not exist is empty: appending further on is a
+            // position mismatch, as everywhere else.
+            Err(Error::NotFound { name, .. }) => Err(Error::AppendPosition {
+                name,
+                expected: position,
+                actual: 0,
+            }),
             other => other,
         }
     }

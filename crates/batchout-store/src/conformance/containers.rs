@@ -51,6 +51,17 @@ pub async fn missing_container_is_reported(store: &dyn Store, container: &Contai
                 .map(drop),
         ));
     }
+    if store.capabilities().bound_container.is_some() {
+        // A store bound to one container cannot even look at another.
+        for (operation, result) in errors {
+            let err = result.expect_err(operation);
+            assert!(
+                matches!(err, Error::WrongContainer { .. }),
+                "{operation}: {err:?}"
+            );
+        }
+        return;
+    }
     for (operation, result) in errors {
         let err = result.expect_err(operation);
         assert!(

@@ -1,0 +1,222 @@
+//! Azurite's blob service, run as a child process on a free loopback port.
+//!
+//! Node runs Azurite's own `main.js` directly (not the `azurite-blob` wrapper,
+//! whose PID is not node's), behind a short preamble ([`WATCHDOG`]) that ends it
+//! when the test process is gone: Azurite ignores SIGTERM/SIGINT (it closes its
+//! server but the process lives on), and the instance behind [`Azurite::shared`]
+//! sits in a static, which is never dropped.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// The emulator's one account.
+const ACCOUNT: &str = "devstoreaccount1";
+
+/// The emulator's well-known, public key for [`ACCOUNT`], as in Azurite's source
+/// (`EMULATOR_ACCOUNT_KEY_STR`). Not a secret.
+const KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// How long Azurite may take to answer its first request.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Tries to start Azurite when the port picked turns out to be taken.
+const ATTEMPTS: usize = 3;
+
+/// Run by `node -e` with argv `[node, main.js, flags…]`, exactly what main.js sees
+/// when run as `node main.js flags…`. Every 250 ms it checks that node's parent is
+/// still the test process; once the test process has exited (node is then
+/// reparented), it removes Azurite's folder and exits.
+const WATCHDOG: &str = r#"
+const parent = Number(process.env.BATCHOUT_AZURITE_PARENT);
+const location = process.env.BATCHOUT_AZURITE_LOCATION;
+setInterval(() => {
+  if (process.ppid !== parent) {
+    try { require("fs").rmSync(location, { recursive: true, force: true }); } catch {}
+    process.exit(0);
+  }
+}, 250);
+require(process.argv[1]);
+"#;
+
+/// A running Azurite blob service on `127.0.0.1`, with its data in a fresh
+/// temporary folder. Dropping it kills the emulator and removes the folder.
+#[derive(Debug)]
+pub struct Azurite {
+    child: Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl Azurite {
+    /// Starts a fresh Azurite blob service and waits until it answers HTTP.
+    ///
+    /// Returns `None`, after a `SKIPPED` warning on stderr, when Azurite is not
+    /// installed (run `scripts/test`, which installs it).
+    ///
+    /// # Panics
+    ///
+    /// When Azurite is missing and `CI=true`, and when it does not answer within
+    /// 30 seconds (with the tail of its log in the message).
+    pub fn start() -> Option<Azurite> {
+        let main_js = crate::workspace_root().join("node_modules/azurite/dist/src/blob/main.js");
+        if !main_js.is_file() {
+            return crate::not_installed("Azurite");
+        }
+        for attempt in 1..=ATTEMPTS {
+            match Self::spawn(&main_js) {
+                Ok(azurite) => return Some(azurite),
+                Err(log) if attempt < ATTEMPTS && log.contains("EADDRINUSE") => continue,
+                Err(log) => panic!("Azurite did not start; the end of its log:\n{log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// One Azurite for the whole test process, started by the first caller.
+    ///
+    /// The tests of one binary run in parallel threads and share it, so each
+    /// should use its own containers. It stops within a second of the test
+    /// process's exit, however that process ends.
+    ///
+    /// # Panics
+    ///
+    /// As [`Azurite::start`].
+    pub fn shared() -> Option<&'static Azurite> {
+        static SHARED: OnceLock<Option<Azurite>> = OnceLock::new();
+        SHARED.get_or_init(Azurite::start).as_ref()
+    }
+
+    /// The loopback port the blob service listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The account's blob endpoint, `http://127.0.0.1:<port>/devstoreaccount1`.
+    pub fn blob_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/{ACCOUNT}", self.port)
+    }
+
+    /// The emulator's account name, `devstoreaccount1`.
+    pub fn account(&self) -> &'static str {
+        ACCOUNT
+    }
+
+    /// The emulator's well-known account key (public, the same for everyone).
+    pub fn key(&self) -> &'static str {
+        KEY
+    }
+
+    /// A connection string for the account, as the Azure SDKs take it.
+    pub fn connection_string(&self) -> String {
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={};",
+            self.blob_endpoint()
+        )
+    }
+
+    /// Spawns node on a free port and waits until it answers; on failure returns
+    /// the tail of its log.
+    fn spawn(main_js: &Path) -> Result<Azurite, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("batchout-azurite-")
+            .tempdir()
+            .expect("create a temporary folder for Azurite");
+        let data = dir.path().join("data");
+        let log_path = dir.path().join("azurite.log");
+        let log = File::create(&log_path).expect("create Azurite's log file");
+        let port = free_port();
+        let child = Command::new("node")
+            .arg("-e")
+            .arg(WATCHDOG)
+            .arg("--")
+            .arg(main_js)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
+            .arg("--location")
+            .arg(&data)
+            // No telemetry (the machine reaches no such service); and accept
+            // API versions newer than this Azurite knows, as the pinned Python SDK
+            // sends one (2026-10-06 against Azurite 3.37.0's 2026-06-06).
+            .args(["--silent", "--disableTelemetry", "--skipApiVersionCheck"])
+            .env("BATCHOUT_AZURITE_PARENT", std::process::id().to_string())
+            .env("BATCHOUT_AZURITE_LOCATION", dir.path())
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("share Azurite's log file"))
+            .stderr(log)
+            .spawn()
+            .expect("run `node` (Node.js must be installed to run Azurite)");
+        let mut azurite = Azurite { child, port, dir };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if answers_http(port) {
+                return Ok(azurite);
+            }
+            let exited = matches!(azurite.child.try_wait(), Ok(Some(_)));
+            if exited || Instant::now() > deadline {
+                let _ = azurite.child.kill();
+                let _ = azurite.child.wait();
+                let why = if exited { "exited" } else { "timed out" };
+                return Err(format!("({why}; port {port})\n{}", tail(&log_path)));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Azurite's log: `<its folder>/azurite.log`.
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("azurite.log")
+    }
+}
+
+impl Drop for Azurite {
+    /// Azurite ignores SIGTERM, so this kills it (SIGKILL) and reaps it.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("Azurite's log (end):\n{}", tail(&self.log_path()));
+        }
+    }
+}
+
+/// A loopback port that was free a moment ago (bound, read, released).
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("bind a free loopback port")
+        .port()
+}
+
+/// Whether a GET of the account's container list gets any HTTP status back.
+fn answers_http(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
+    let request = format!(
+        "GET /{ACCOUNT}?comp=list HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut status = Vec::new();
+    let _ = stream.take(12).read_to_end(&mut status);
+    status.starts_with(b"HTTP/1.")
+}
+
+/// The last 40 lines of a log file.
+fn tail(path: &Path) -> String {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"));
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}

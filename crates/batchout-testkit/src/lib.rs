@@ -1,0 +1,47 @@
+//! Test harness for batchout's storage tests: a real Azure Storage emulator
+//! ([`Azurite`], from npm) and the official Python SDK ([`PythonSdk`], from PyPI).
+//!
+//! Both are installed by the project's own `scripts/test` (into `node_modules/`
+//! and `.venv/` at the workspace root), never by hand, so a fresh clone tests the
+//! same way as a developer's machine. When one is missing, a test that needs it is
+//! skipped with a loud warning on a developer's machine, and fails under CI
+//! (`CI=true`), where a silent skip would hide a broken install step.
+//!
+//! ```no_run
+//! use batchout_testkit::{Azurite, PythonSdk};
+//!
+//! let Some(azurite) = Azurite::shared() else { return };
+//! let Some(sdk) = PythonSdk::find() else { return };
+//! let sdk = sdk.with_connection_string(azurite.connection_string());
+//! sdk.run_json(&["create-container", "job-demo"]);
+//! ```
+
+mod azurite;
+mod python;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+pub use azurite::Azurite;
+pub use python::PythonSdk;
+
+/// The workspace root, where `scripts/test` installs `node_modules/` and `.venv/`.
+fn workspace_root() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// What to do when a tool the tests need is not installed: under CI, fail; on a
+/// developer's machine, skip with a warning that says how to install it.
+fn not_installed<T>(what: &str) -> Option<T> {
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{what} is not installed: run scripts/test, which installs it");
+    }
+    // Written to stderr itself, not with `eprintln!`, which the test harness
+    // captures and shows only for a failing test: a skip must be seen.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {what} is not installed; run scripts/test"
+    );
+    None
+}
