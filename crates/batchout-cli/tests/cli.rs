@@ -1,84 +1,12 @@
 //! The real `batchout` binary on a temporary local store: what a user types, and
 //! what a user would check afterwards (files in the store, output, exit codes).
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
-use serde_json::Value;
-
-/// A temporary working directory whose default store is `./batchout-data`.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn store(&self) -> PathBuf {
-        self.path().join("batchout-data")
-    }
-
-    /// `batchout ARGS` in the working directory, with no batchout or Batch
-    /// variables inherited from the environment running the tests.
-    fn cmd(&self, args: &[&str]) -> Command {
-        self.cmd_in(self.path(), args)
-    }
-
-    fn cmd_in(&self, cwd: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("batchout").expect("the binary is built");
-        cmd.current_dir(cwd)
-            .env_remove("BATCHOUT_STORE")
-            .env_remove("AZ_BATCH_JOB_ID")
-            .env_remove("AZ_BATCH_TASK_ID")
-            .env_remove("BATCHOUT_LOG")
-            .args(args);
-        cmd
-    }
-
-    fn write(&self, relative: &str, content: &str) -> PathBuf {
-        let path = self.path().join(relative);
-        fs::create_dir_all(path.parent().expect("has a parent")).expect("mkdir");
-        fs::write(&path, content).expect("write");
-        path
-    }
-
-    /// Every file under the store, as paths relative to it.
-    fn stored(&self) -> Vec<String> {
-        let mut files = Vec::new();
-        if self.store().exists() {
-            collect(&self.store(), &self.store(), &mut files);
-        }
-        files.sort();
-        files
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.cmd(args).arg("--json").assert().success();
-        serde_json::from_slice(&out.get_output().stdout).expect("valid JSON on stdout")
-    }
-}
-
-fn collect(root: &Path, dir: &Path, into: &mut Vec<String>) {
-    for entry in fs::read_dir(dir).expect("readable") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            collect(root, &path, into);
-        } else {
-            let rel = path.strip_prefix(root).expect("below root");
-            into.push(rel.to_string_lossy().into_owned());
-        }
-    }
-}
+use support::{Env, collect};
 
 const VECTORS: &[(&str, &str)] = &[
     ("job-15", "job-job-15"),
