@@ -99,6 +99,51 @@ pub enum Command {
         /// The text; read from standard input when absent.
         text: Option<String>,
     },
+    /// Run a task's command and persist its logs and outputs: stdout.txt and
+    /// stderr.txt (in AZ_BATCH_TASK_DIR, else here) are tracked live as TaskLog,
+    /// and on exit the --output rules whose condition holds are uploaded. Exits
+    /// with the command's own code (128+N if killed by signal N), or 75 if it
+    /// succeeded but something could not be stored.
+    Run {
+        #[command(flatten)]
+        target: Target,
+        /// An output rule, PATTERN[:KIND[:CONDITION]]: a glob pattern relative to
+        /// the working directory, a kind (default TaskOutput) and when to upload:
+        /// success (default), failure or completion. Repeatable.
+        #[arg(long = "output", value_name = "RULE")]
+        outputs: Vec<String>,
+        /// How often the logs are flushed while the command runs (1s at least).
+        #[arg(long, value_name = "DURATION", default_value = "15s")]
+        interval: String,
+        /// The command and its arguments, after `--`. Run directly, not by a shell.
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<std::ffi::OsString>,
+    },
+    /// Run a command while mirroring a file it writes (a log) to an output:
+    /// what the file gains is stored every --interval, and the rest when the
+    /// command ends; a stored copy the file still begins with is continued, and
+    /// a rewritten file goes to FILE.2, FILE.3… Exits with the command's own
+    /// code (128+N if killed by signal N; 127/126 if it cannot be started), or
+    /// 75 if it succeeded but the file could not all be stored.
+    Track {
+        #[command(flatten)]
+        target: Target,
+        /// Kind of output [default: TaskOutput with a task, JobOutput without].
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// Destination path [default: FILE's path, as `save FILE` names it].
+        #[arg(long = "as", value_name = "DEST")]
+        dest: Option<String>,
+        /// How often what the file gained is stored (1s at least).
+        #[arg(long, value_name = "DURATION", default_value = "15s")]
+        interval: String,
+        /// The file to track; it need not exist yet.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The command and its arguments, after `--`. Run directly, not by a shell.
+        #[arg(required = true, last = true, value_name = "CMD")]
+        command: Vec<std::ffi::OsString>,
+    },
     /// List outputs: of one kind, or all of a task, or all of the job and its tasks.
     Ls {
         #[command(flatten)]

@@ -5,6 +5,10 @@
 //! | 0 | success |
 //! | 1 | failure: storage, network, file system, or something asked for is missing |
 //! | 2 | usage: bad arguments, ids, kinds, paths or patterns |
+//! | 75 | `run`/`track`: the command succeeded, but its outputs or logs could not all be stored; retry the task |
+//!
+//! `run` and `track` otherwise exit with their command's own code, or 128 + N
+//! when it was killed by signal N.
 
 use std::fmt;
 
@@ -14,6 +18,9 @@ pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// The command line or its values were invalid.
 pub const USAGE: u8 = 2;
+/// `run`/`track`: the command succeeded but its outputs could not all be
+/// stored; retry the task. (75 is `EX_TEMPFAIL` of sysexits.h: try again later.)
+pub const PERSIST_FAILED: u8 = 75;
 
 /// An error in what the user typed. Exits with [`USAGE`].
 #[derive(Debug)]

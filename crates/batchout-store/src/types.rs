@@ -156,6 +156,10 @@ pub struct ObjectMeta {
     pub blob_type: Option<BlobType>,
     /// An opaque version tag, where the backend has one.
     pub etag: Option<String>,
+    /// How many appends (Azure's committed blocks) an append blob holds, where
+    /// the backend counts them (Azure: `x-ms-blob-committed-block-count`, on
+    /// `head`); see [`Capabilities::max_append_blocks`].
+    pub append_blocks: Option<u64>,
 }
 
 impl ObjectMeta {
@@ -168,6 +172,7 @@ impl ObjectMeta {
             content_type: None,
             blob_type: None,
             etag: None,
+            append_blocks: None,
         }
     }
 }
@@ -227,6 +232,10 @@ pub struct Capabilities {
     pub append: bool,
     /// The most bytes one append may carry.
     pub max_append_size: u64,
+    /// The most appends one blob may receive, where the backend has a limit
+    /// (Azure: 50,000 blocks per append blob). A tracked file rolls over to a
+    /// continuation blob before reaching it.
+    pub max_append_blocks: Option<u64>,
     /// Whether one name may be both a blob and a prefix of other blobs (`x` and
     /// `x/y`). Object stores allow it; a local directory cannot.
     pub file_and_folder_names: bool,

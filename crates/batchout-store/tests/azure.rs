@@ -234,3 +234,56 @@ async fn secrets_never_reach_errors_or_debug_output() {
         "{shown}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_append_whose_answer_was_lost_is_not_repeated() {
+    use batchout_testkit::{FaultProxy, Matcher, Rules};
+
+    let Some(azurite) = Azurite::shared() else {
+        return;
+    };
+    let proxy = FaultProxy::start(azurite.addr());
+    let store =
+        open(&proxy.endpoint_for(&azurite.blob_endpoint())).expect("opens through the proxy");
+    let container = fresh_container(&*store, "lost-answer").await;
+    let log = at(&container, "t1/$TaskLog/stdout.txt");
+    store
+        .append(&log, Bytes::from_static(b"line 1\n"), 0)
+        .await
+        .expect("append");
+
+    // The next Append Block reaches the service and is applied, but its answer
+    // never comes back: the client retries, the position condition refuses the
+    // retry, and the store recognises its own applied block.
+    proxy.set_rules(Rules {
+        drop_response_fraction: 1.0,
+        only_if: Some(Matcher::method("PUT").target_contains("comp=appendblock")),
+        fault_budget: Some(1),
+        ..Rules::default()
+    });
+    let length = store
+        .append(&log, Bytes::from_static(b"line 2\n"), 7)
+        .await
+        .expect("append");
+    assert_eq!(length, 14);
+    assert_eq!(
+        proxy.stats().dropped_responses,
+        1,
+        "the fault really happened"
+    );
+    store
+        .append(&log, Bytes::from_static(b"line 3\n"), 14)
+        .await
+        .expect("append");
+    let stored = store
+        .get(&log, None)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("read");
+    assert_eq!(
+        stored, "line 1\nline 2\nline 3\n",
+        "no byte duplicated or lost"
+    );
+}

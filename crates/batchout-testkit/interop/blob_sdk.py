@@ -4,7 +4,9 @@
 Interop tests use it to check that what batchout writes, the SDK reads, and the
 reverse. It connects with the connection string in AZURE_STORAGE_CONNECTION_STRING
 and prints one JSON value on stdout. On failure it prints the exception on stderr
-and exits 1 (2 for bad usage).
+and exits 1 (2 for bad usage). With BLOB_SDK_RETRIES=N set, the SDK retries a
+failed request N times without waiting (rather than its default policy, which
+waits about 15 seconds before a retry).
 
     list CONTAINER PREFIX             blobs under PREFIX: name, size, blob_type
     download CONTAINER BLOB OUTFILE   writes the blob to OUTFILE
@@ -20,7 +22,7 @@ import os
 import sys
 
 from azure.core.exceptions import ResourceExistsError
-from azure.storage.blob import BlobServiceClient, BlobType
+from azure.storage.blob import BlobServiceClient, BlobType, LinearRetry
 
 
 def blob_type_name(blob_type):
@@ -113,7 +115,13 @@ def main(argv):
         print("blob_sdk.py: AZURE_STORAGE_CONNECTION_STRING is not set", file=sys.stderr)
         return 2
     try:
-        service = BlobServiceClient.from_connection_string(connection_string)
+        options = {}
+        retries = os.environ.get("BLOB_SDK_RETRIES")
+        if retries is not None:
+            options["retry_policy"] = LinearRetry(
+                backoff=0, retry_total=int(retries), random_jitter_range=0
+            )
+        service = BlobServiceClient.from_connection_string(connection_string, **options)
         result = args.run(service, args)
     except Exception as e:  # noqa: BLE001 - any SDK failure is reported the same way
         print(f"{type(e).__name__}: {e}", file=sys.stderr)

@@ -114,11 +114,23 @@ impl Azurite {
         KEY
     }
 
+    /// The loopback address the blob service listens on, e.g. for
+    /// [`FaultProxy::start`](crate::FaultProxy::start).
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
     /// A connection string for the account, as the Azure SDKs take it.
     pub fn connection_string(&self) -> String {
+        self.connection_string_for(&self.blob_endpoint())
+    }
+
+    /// A connection string for the account reached at another blob endpoint,
+    /// e.g. a [`FaultProxy`](crate::FaultProxy)'s
+    /// ([`FaultProxy::endpoint_for`](crate::FaultProxy::endpoint_for)).
+    pub fn connection_string_for(&self, blob_endpoint: &str) -> String {
         format!(
-            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={};",
-            self.blob_endpoint()
+            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={blob_endpoint};"
         )
     }
 

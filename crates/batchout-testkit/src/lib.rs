@@ -1,5 +1,7 @@
 //! Test harness for batchout's storage tests: a real Azure Storage emulator
-//! ([`Azurite`], from npm) and the official Python SDK ([`PythonSdk`], from PyPI).
+//! ([`Azurite`], from npm), the official Python SDK ([`PythonSdk`], from PyPI),
+//! and a fault-injection proxy ([`FaultProxy`]) to put between a client and
+//! Azurite.
 //!
 //! Both are installed by the project's own `scripts/test` (into `node_modules/`
 //! and `.venv/` at the workspace root), never by hand, so a fresh clone tests the
@@ -17,12 +19,14 @@
 //! ```
 
 mod azurite;
+mod proxy;
 mod python;
 
 use std::io::Write;
 use std::path::PathBuf;
 
 pub use azurite::Azurite;
+pub use proxy::{Fault, FaultProxy, Matcher, RequestRecord, Rules, Stats};
 pub use python::PythonSdk;
 
 /// The workspace root, where `scripts/test` installs `node_modules/` and `.venv/`.

@@ -13,6 +13,7 @@ pub struct PythonSdk {
     python: PathBuf,
     script: PathBuf,
     connection_string: Option<String>,
+    retries: Option<u32>,
 }
 
 impl PythonSdk {
@@ -40,6 +41,7 @@ impl PythonSdk {
             python,
             script,
             connection_string: None,
+            retries: None,
         })
     }
 
@@ -48,6 +50,14 @@ impl PythonSdk {
     /// than the `AZURE_STORAGE_CONNECTION_STRING` of the environment.
     pub fn with_connection_string(mut self, connection_string: impl Into<String>) -> Self {
         self.connection_string = Some(connection_string.into());
+        self
+    }
+
+    /// The same SDK, retrying a failed request `retries` times at once, rather
+    /// than by its default policy (3 retries, about 15 seconds apart): for tests
+    /// through a [`FaultProxy`](crate::FaultProxy). `0` shows each failure.
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = Some(retries);
         self
     }
 
@@ -64,6 +74,9 @@ impl PythonSdk {
         command.arg(&self.script).args(args);
         if let Some(connection_string) = &self.connection_string {
             command.env("AZURE_STORAGE_CONNECTION_STRING", connection_string);
+        }
+        if let Some(retries) = self.retries {
+            command.env("BLOB_SDK_RETRIES", retries.to_string());
         }
         command.output().expect("run the Python of .venv")
     }
@@ -98,6 +111,7 @@ impl fmt::Debug for PythonSdk {
                 "connection_string",
                 &self.connection_string.as_ref().map(|_| "<redacted>"),
             )
+            .field("retries", &self.retries)
             .finish()
     }
 }

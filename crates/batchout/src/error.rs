@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use batchout_naming::NamingError;
 pub use batchout_store::Error as StoreError;
@@ -87,6 +88,27 @@ pub enum Error {
         /// Every failure, with the file or blob it concerns.
         failures: Vec<(String, Error)>,
     },
+    /// An option with a value that cannot work.
+    #[error("invalid {option}: {reason}")]
+    InvalidOption {
+        /// The option.
+        option: &'static str,
+        /// Why, and what would be accepted.
+        reason: String,
+    },
+    /// A tracked file could not be stored completely: the first failure of its
+    /// flushes. Bytes the file gained may be missing from the stored copy; run
+    /// the task again, or save the file once it is complete.
+    #[error("cannot store what {path} gained into {blob}: {cause}")]
+    Track {
+        /// The local file.
+        path: PathBuf,
+        /// The blob being written.
+        blob: String,
+        /// The cause, in the message too (shared: a tracker keeps the first
+        /// for its final report).
+        cause: Arc<Error>,
+    },
     /// A local file operation failed.
     #[error("cannot {action} {path}: {source}")]
     Io {
@@ -115,7 +137,10 @@ impl Error {
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
-            Self::Naming(_) | Self::BadPattern { .. } | Self::DuplicateDestination { .. }
+            Self::Naming(_)
+                | Self::BadPattern { .. }
+                | Self::DuplicateDestination { .. }
+                | Self::InvalidOption { .. }
         )
     }
 

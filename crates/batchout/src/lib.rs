@@ -12,6 +12,8 @@
 //!   patterns), `list`, `get`, `kinds`, `download_all`.
 //! - [`Output`]: one stored output; download it to a file (atomically), a writer
 //!   or memory, read a range, stream it, delete it.
+//! - [`Tracker`]: a local file that grows at its end (a log), mirrored to an
+//!   output while it is written ([`Outputs::track`], see [`track`]).
 //! - [`open`]: a store from a path or URL; [`open_default`] for the local
 //!   directory that needs no configuration.
 //!
@@ -44,7 +46,9 @@ mod error;
 mod output;
 mod outputs;
 pub mod pattern;
+pub mod runner;
 mod scoped;
+pub mod track;
 
 pub use batchout_naming::{
     ContainerName, JobId, NamingError, OutputKind, OutputPath, Scope, TaskId, blob_name,
@@ -56,8 +60,9 @@ pub use batchout_store::azure::sas::{
 pub use batchout_store::{DEFAULT_LOCAL_STORE, SecretUrl, Store, open};
 pub use error::{Error, Result, StoreError};
 pub use output::Output;
-pub use outputs::{DEFAULT_CONCURRENCY, DownloadReport, Outputs, SaveReport};
+pub use outputs::{DEFAULT_CONCURRENCY, DownloadReport, Outputs, SaveReport, SavedFile};
 pub use scoped::{JobOutputs, TaskOutputs};
+pub use track::{TrackOptions, TrackReport, Tracker};
 
 /// The README's examples, compiled as doc tests so they cannot drift.
 #[cfg(doctest)]

@@ -33,10 +33,19 @@ pub struct Outputs {
 /// What [`Outputs::save_all`] stored.
 #[derive(Debug, Clone, Default)]
 pub struct SaveReport {
-    /// The outputs stored, in the order of their local paths.
-    pub saved: Vec<Output>,
+    /// The files stored, in the order of their local paths.
+    pub saved: Vec<SavedFile>,
     /// The patterns that matched no file.
     pub unmatched: Vec<String>,
+}
+
+/// One local file stored by [`Outputs::save_all`].
+#[derive(Debug, Clone)]
+pub struct SavedFile {
+    /// The local file.
+    pub source: PathBuf,
+    /// The output it was stored as.
+    pub output: Output,
 }
 
 /// What [`Outputs::download_all`] wrote.
@@ -212,10 +221,11 @@ impl Outputs {
             }
         }
         let total = planned.len();
-        let results: Vec<(String, Result<Output>)> = stream::iter(planned)
+        let results: Vec<(String, Result<SavedFile>)> = stream::iter(planned)
             .map(|(source, destination)| async move {
                 let label = source.display().to_string();
-                (label, self.save_as(kind, &source, &destination).await)
+                let saved = self.save_as(kind, &source, &destination).await;
+                (label, saved.map(|output| SavedFile { source, output }))
             })
             .buffered(DEFAULT_CONCURRENCY)
             .collect()

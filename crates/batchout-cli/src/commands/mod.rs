@@ -5,18 +5,52 @@ mod list;
 mod names;
 mod prepare;
 mod remove;
+mod run;
 mod save;
 mod share;
+mod track;
 
 use crate::cli::{Cli, Command};
 use crate::config::Context;
+use crate::exit;
 use crate::print::Printer;
 
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the parsed command line, and gives the exit code of a success (`run`
+/// passes on its command's).
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let printer = Printer::new(cli.json);
     let context = || Context::new(cli.store.as_deref());
-    match cli.command {
+    if let Command::Run {
+        target,
+        outputs,
+        interval,
+        command,
+    } = cli.command
+    {
+        return run::run(&context()?, &target, &outputs, &interval, command).await;
+    }
+    if let Command::Track {
+        target,
+        kind,
+        dest,
+        interval,
+        file,
+        command,
+    } = cli.command
+    {
+        let request = track::TrackRequest {
+            target: &target,
+            kind: kind.as_deref(),
+            dest: dest.as_deref(),
+            interval: &interval,
+            file: &file,
+            command: &command,
+        };
+        return track::track(&context()?, request, &printer).await;
+    }
+    let done = match cli.command {
+        Command::Run { .. } => unreachable!("handled above"),
+        Command::Track { .. } => unreachable!("handled above"),
         Command::ContainerName { jobs } => names::container_name(&jobs, &printer),
         Command::Path { target, kind, file } => {
             names::path(&target, kind.as_deref(), file.as_deref(), &printer)
@@ -99,5 +133,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             all,
             paths,
         } => remove::rm(&context()?, &target, kind.as_deref(), all, &paths, &printer).await,
-    }
+    };
+    done.map(|()| exit::SUCCESS)
 }

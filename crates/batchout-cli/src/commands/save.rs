@@ -69,7 +69,7 @@ pub async fn save(
         for pattern in &report.unmatched {
             eprintln!("warning: pattern {pattern:?} matched no file");
         }
-        saved.extend(report.saved);
+        saved.extend(report.saved.into_iter().map(|file| file.output));
     }
 
     for output in &saved {

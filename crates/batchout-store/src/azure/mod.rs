@@ -45,6 +45,8 @@ pub const SERVICE_VERSION: &str = "2021-12-02";
 
 /// The most bytes one Append Block may carry.
 const MAX_APPEND_SIZE: u64 = 4 * 1024 * 1024;
+/// The most blocks (appends) one append blob may hold.
+const MAX_APPEND_BLOCKS: u64 = 50_000;
 /// The most blobs one List Blobs page returns.
 const MAX_PAGE: u32 = 5000;
 
@@ -240,6 +242,7 @@ impl Store for AzureStore {
         Capabilities {
             append: true,
             max_append_size: MAX_APPEND_SIZE,
+            max_append_blocks: Some(MAX_APPEND_BLOCKS),
             file_and_folder_names: true,
             bound_container: self.target().container.clone(),
         }
@@ -329,6 +332,29 @@ impl Store for AzureStore {
                 store: self.to_string(),
                 operation: "appends of more than 4 MiB (Capabilities::max_append_size); split the data into chunks",
             });
+        }
+        if data.is_empty() {
+            // The service refuses an empty Append Block: appending nothing
+            // creates the blob at 0 and checks the position, as a backend
+            // that can write nothing does.
+            return match self.head(location).await {
+                Ok(meta) if meta.size == position => Ok(position),
+                Ok(meta) => Err(Error::AppendPosition {
+                    name: location.name.to_string(),
+                    expected: position,
+                    actual: meta.size,
+                }),
+                Err(Error::NotFound { .. }) if position == 0 => {
+                    self.create_append_blob(location).await?;
+                    Ok(0)
+                }
+                Err(Error::NotFound { name, .. }) => Err(Error::AppendPosition {
+                    name,
+                    expected: position,
+                    actual: 0,
+                }),
+                Err(e) => Err(e),
+            };
         }
         match self.append_block(location, &data, position).await {
             Err(Error::NotFound { .. }) if position == 0 => {
@@ -519,6 +545,7 @@ fn meta_from_headers(name: &str, headers: &HeaderMap) -> ObjectMeta {
     meta.content_type = text("content-type").map(str::to_owned);
     meta.blob_type = text("x-ms-blob-type").and_then(xml::parse_blob_type);
     meta.etag = text("etag").map(str::to_owned);
+    meta.append_blocks = text("x-ms-blob-committed-block-count").and_then(|v| v.parse().ok());
     meta
 }
 

@@ -25,6 +25,7 @@ pub(super) fn object_meta(name: impl Into<String>, meta: &Metadata) -> ObjectMet
         content_type: Some(content_type),
         blob_type: None,
         etag: Some(format!("{nanos:x}-{:x}", meta.len())),
+        append_blocks: None,
         name,
     }
 }

@@ -92,6 +92,7 @@ impl Store for LocalStore {
         Capabilities {
             append: true,
             max_append_size: MAX_APPEND_SIZE,
+            max_append_blocks: None,
             file_and_folder_names: false,
             bound_container: None,
         }

@@ -1,0 +1,138 @@
+//! What a run persisted, written twice: as the JSON manifest stored with the
+//! task's logs (`$TaskLog/batchout-manifest.json`), and as a human-readable upload
+//! log in the task directory, like the Batch service's `fileuploadout.txt` and
+//! `fileuploaderr.txt`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// The stored name of the manifest, a `TaskLog` output.
+pub const MANIFEST_NAME: &str = "batchout-manifest.json";
+/// The upload log of what was stored, in the task directory.
+pub const UPLOAD_LOG: &str = "fileuploadout.txt";
+/// The upload log of what failed, in the task directory.
+pub const UPLOAD_ERRORS: &str = "fileuploaderr.txt";
+
+/// One file a run stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersistedFile {
+    /// The local file.
+    pub path: PathBuf,
+    /// Its kind.
+    pub kind: String,
+    /// The blob it was stored as.
+    pub blob: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The SHA-256 of its content, hex.
+    pub sha256: String,
+}
+
+/// The manifest of one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The job id.
+    pub job: String,
+    /// The task id.
+    pub task: String,
+    /// Which attempt of the task this was, from 1.
+    pub attempt: u32,
+    /// The command, as run.
+    pub command: Vec<String>,
+    /// Its exit code (128 + N when killed by signal N).
+    pub exit_code: i32,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+    /// When it started, RFC 3339.
+    pub started: String,
+    /// When it ended, RFC 3339.
+    pub ended: String,
+    /// The logs stored (`stdout.txt`, `stderr.txt`).
+    pub logs: Vec<PersistedFile>,
+    /// The outputs stored by the rules.
+    pub outputs: Vec<PersistedFile>,
+    /// Rules that matched nothing, and other notes.
+    pub warnings: Vec<String>,
+    /// What could not be stored.
+    pub errors: Vec<String>,
+}
+
+/// A time as RFC 3339 with milliseconds, UTC.
+pub(crate) fn timestamp(time: SystemTime) -> String {
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+/// The SHA-256 of a file, hex; read in chunks.
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .map_err(|e| Error::io("read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+impl Manifest {
+    /// The upload log: one line per stored file, then the warnings.
+    pub fn upload_log(&self) -> String {
+        let mut text = format!(
+            "batchout run: job {} task {} attempt {}; command exited {} at {}\n",
+            self.job, self.task, self.attempt, self.exit_code, self.ended
+        );
+        for file in self.logs.iter().chain(&self.outputs) {
+            text.push_str(&format!(
+                "uploaded {} as {} {} ({} bytes, sha256 {})\n",
+                file.path.display(),
+                file.kind,
+                file.blob,
+                file.size,
+                file.sha256
+            ));
+        }
+        for warning in &self.warnings {
+            text.push_str(&format!("warning: {warning}\n"));
+        }
+        text
+    }
+
+    /// The error log: one line per failure.
+    pub fn error_log(&self) -> String {
+        self.errors
+            .iter()
+            .map(|e| format!("error: {e}\n"))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_files_in_hex() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "abc").expect("write");
+        assert_eq!(
+            sha256_file(&path).expect("hashed"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

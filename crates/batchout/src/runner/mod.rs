@@ -1,0 +1,345 @@
+//! `batchout run`: wrap a task's command so that its logs and outputs persist
+//! without changing it.
+//!
+//! The command runs directly (no shell); its standard output and error go to
+//! `stdout.txt` and `stderr.txt` in the task directory and through to the
+//! console, and both are tracked live as `TaskLog` outputs. When it exits, the
+//! logs are flushed complete whatever the exit code, the output rules whose
+//! condition holds are uploaded (the Batch service's output-file semantics), and
+//! a manifest of everything stored is written. Signals received are forwarded to
+//! the command.
+
+mod child;
+mod manifest;
+mod rule;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use batchout_naming::{OutputKind, OutputPath};
+
+pub use child::Exit;
+pub use manifest::{MANIFEST_NAME, Manifest, PersistedFile, UPLOAD_ERRORS, UPLOAD_LOG};
+pub use rule::{OutputRule, UploadCondition};
+
+use crate::track::{TrackOptions, Tracker};
+use crate::{Outputs, Result, TaskOutputs};
+
+/// The exit code of a run whose command succeeded but whose outputs could not
+/// all be stored (retry the task). Like `EX_TEMPFAIL`.
+pub const PERSIST_FAILED: i32 = 75;
+
+/// A task's command, and what to persist around it.
+#[derive(Debug)]
+pub struct TaskRunner {
+    task: TaskOutputs,
+    command: Vec<OsString>,
+    working_dir: PathBuf,
+    task_dir: PathBuf,
+    rules: Vec<OutputRule>,
+    interval: Duration,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RunReport {
+    /// How the command ended.
+    pub exit: Exit,
+    /// Everything persisted, and what was not.
+    pub manifest: Manifest,
+}
+
+impl RunReport {
+    /// The exit code `run` ends with: the command's own, or [`PERSIST_FAILED`]
+    /// when the command succeeded but something could not be stored.
+    pub fn exit_code(&self) -> i32 {
+        if self.exit.succeeded() && !self.manifest.errors.is_empty() {
+            PERSIST_FAILED
+        } else {
+            self.exit.code()
+        }
+    }
+}
+
+impl TaskRunner {
+    /// A runner for `command` (program and arguments) of `task`, in the current
+    /// directory, with logs in the current directory and no output rules.
+    ///
+    /// # Errors
+    ///
+    /// When the current directory cannot be read.
+    pub fn new(task: TaskOutputs, command: Vec<OsString>) -> Result<Self> {
+        let cwd = std::env::current_dir().map_err(|e| crate::Error::io("read", ".", e))?;
+        Ok(Self {
+            task,
+            command,
+            working_dir: cwd.clone(),
+            task_dir: cwd,
+            rules: Vec::new(),
+            interval: TrackOptions::default().interval,
+        })
+    }
+
+    /// Where the command runs, and output patterns are taken from.
+    pub fn working_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.working_dir = dir.into();
+        self
+    }
+
+    /// Where `stdout.txt`, `stderr.txt` and the upload logs are written (Batch's
+    /// `AZ_BATCH_TASK_DIR`).
+    pub fn task_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.task_dir = dir.into();
+        self
+    }
+
+    /// The output rules.
+    pub fn rules(mut self, rules: Vec<OutputRule>) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// How often the logs are flushed while the command runs.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Runs the command to its end and persists its logs and outputs.
+    ///
+    /// # Errors
+    ///
+    /// Only when the command cannot be started, or the logs cannot be tracked
+    /// at all. Failures to store after the command ran are in the report's
+    /// manifest (`errors`) and its [`RunReport::exit_code`].
+    pub async fn run(self) -> Result<RunReport> {
+        let started = SystemTime::now();
+        let stdout = self.task_dir.join("stdout.txt");
+        let stderr = self.task_dir.join("stderr.txt");
+        // Storage trouble never stops the work: it is recorded, and the exit
+        // code says so at the end.
+        let mut errors = Vec::new();
+        if let Err(e) = self.task.prepare().await {
+            tracing::debug!(error = %e, "cannot prepare the job's container; saving will say why");
+        }
+        let mut process = child::start(&self.command, &self.working_dir, &stdout, &stderr)?;
+        let options = TrackOptions::default().with_interval(self.interval);
+        let mut trackers = Vec::new();
+        for (path, name) in [(&stdout, "stdout.txt"), (&stderr, "stderr.txt")] {
+            let destination = OutputPath::new(name)?;
+            match self
+                .task
+                .track(&OutputKind::TaskLog, path, &destination, options.clone())
+                .await
+            {
+                Ok(tracker) => trackers.push((path.clone(), tracker)),
+                Err(e) => errors.push(format!("log {}: cannot track it: {e}", path.display())),
+            }
+        }
+
+        let tracking: Vec<&Tracker> = trackers.iter().map(|(_, tracker)| tracker).collect();
+        let exit = supervise(&mut process.child, &tracking).await?;
+        process.drain().await;
+        let ended = SystemTime::now();
+
+        let mut manifest = Manifest {
+            job: self.task.job_id().to_string(),
+            task: self.task.task_id().to_string(),
+            attempt: self.previous_attempt().await + 1,
+            command: self
+                .command
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            exit_code: exit.code(),
+            signal: match exit {
+                Exit::Signal(signal) => Some(signal),
+                Exit::Code(_) => None,
+            },
+            started: manifest::timestamp(started),
+            ended: manifest::timestamp(ended),
+            logs: Vec::new(),
+            outputs: Vec::new(),
+            warnings: Vec::new(),
+            errors,
+        };
+        for (path, tracker) in trackers {
+            match tracker.finish().await {
+                Ok(report) => {
+                    for blob in report.blobs {
+                        manifest.logs.push(persisted(&path, "TaskLog", blob)?);
+                    }
+                }
+                Err(e) => manifest.errors.push(format!("log {}: {e}", path.display())),
+            }
+        }
+        self.upload_outputs(exit, &mut manifest).await;
+        self.write_manifest(&mut manifest).await;
+        Ok(RunReport { exit, manifest })
+    }
+
+    /// Uploads the files of every rule whose condition holds, one `save_all`
+    /// per kind so that a file matched by two rules of a kind is stored once.
+    async fn upload_outputs(&self, exit: Exit, manifest: &mut Manifest) {
+        let mut by_kind: Vec<(OutputKind, Vec<String>)> = Vec::new();
+        for rule in self
+            .rules
+            .iter()
+            .filter(|r| r.condition.applies(exit.succeeded()))
+        {
+            let pattern = match Path::new(&rule.pattern).is_absolute() {
+                true => rule.pattern.clone(),
+                false => self
+                    .working_dir
+                    .join(&rule.pattern)
+                    .to_string_lossy()
+                    .into_owned(),
+            };
+            match by_kind.iter_mut().find(|(kind, _)| *kind == rule.kind) {
+                Some((_, patterns)) => patterns.push(pattern),
+                None => by_kind.push((rule.kind.clone(), vec![pattern])),
+            }
+        }
+        for (kind, patterns) in by_kind {
+            let job;
+            let outputs: &Outputs = if kind.is_job_kind() {
+                job = self.task.job();
+                &job
+            } else {
+                &self.task
+            };
+            match outputs.save_all(&kind, &patterns).await {
+                Ok(report) => {
+                    for pattern in report.unmatched {
+                        let shown = Path::new(&pattern)
+                            .strip_prefix(&self.working_dir)
+                            .map(|p| p.display().to_string())
+                            .unwrap_or(pattern);
+                        manifest
+                            .warnings
+                            .push(format!("{kind} pattern {shown:?} matched no file"));
+                    }
+                    for file in report.saved {
+                        let output = &file.output;
+                        match persisted(
+                            &file.source,
+                            output.kind().as_str(),
+                            output.blob_name().to_owned(),
+                        ) {
+                            Ok(persisted) => manifest.outputs.push(persisted),
+                            Err(e) => manifest.errors.push(format!(
+                                "{}: stored, but cannot be read back to record it: {e}",
+                                file.source.display()
+                            )),
+                        }
+                    }
+                }
+                Err(e) => manifest.errors.push(format!("{kind} outputs: {e}")),
+            }
+        }
+    }
+
+    /// The attempt recorded by an earlier run's manifest, or 0.
+    async fn previous_attempt(&self) -> u32 {
+        let Ok(path) = OutputPath::new(MANIFEST_NAME) else {
+            return 0;
+        };
+        let Ok(output) = self.task.get(&OutputKind::TaskLog, &path).await else {
+            return 0;
+        };
+        let Ok(bytes) = output.bytes().await else {
+            return 0;
+        };
+        serde_json::from_slice::<Manifest>(&bytes).map_or(0, |m| m.attempt)
+    }
+
+    async fn write_manifest(&self, manifest: &mut Manifest) {
+        let stored = match (
+            OutputPath::new(MANIFEST_NAME),
+            serde_json::to_string_pretty(&*manifest),
+        ) {
+            (Ok(path), Ok(json)) => self
+                .task
+                .save_text(&OutputKind::TaskLog, json, &path)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            (Err(e), _) => Err(e.to_string()),
+            (_, Err(e)) => Err(e.to_string()),
+        };
+        if let Err(e) = stored {
+            manifest.errors.push(format!("manifest: {e}"));
+        }
+        let logs = [
+            (UPLOAD_LOG, manifest.upload_log()),
+            (UPLOAD_ERRORS, manifest.error_log()),
+        ];
+        for (name, text) in logs {
+            let path = self.task_dir.join(name);
+            if let Err(e) = std::fs::write(&path, text) {
+                tracing::error!(file = %path.display(), error = %e, "cannot write the upload log");
+            }
+        }
+    }
+}
+
+/// A stored file, with its size and SHA-256 read from the local copy.
+fn persisted(path: &Path, kind: &str, blob: String) -> Result<PersistedFile> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| crate::Error::io("read", path, e))?
+        .len();
+    Ok(PersistedFile {
+        path: path.to_owned(),
+        kind: kind.to_owned(),
+        blob,
+        size,
+        sha256: manifest::sha256_file(path)?,
+    })
+}
+
+/// Waits for a command, forwarding SIGTERM, SIGINT and SIGHUP received by this
+/// process to it and flushing the trackers when one arrives (the node may be
+/// going away). Returns how the command ended.
+///
+/// # Errors
+///
+/// When signals cannot be listened for, or the command cannot be waited for.
+pub async fn supervise(child: &mut tokio::process::Child, trackers: &[&Tracker]) -> Result<Exit> {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let listen = |kind: SignalKind| {
+        signal(kind).map_err(|e| crate::Error::io("listen for signals in", ".", e))
+    };
+    let mut term = listen(SignalKind::terminate())?;
+    let mut int = listen(SignalKind::interrupt())?;
+    let mut hup = listen(SignalKind::hangup())?;
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+    loop {
+        let received = tokio::select! {
+            status = child.wait() => {
+                return status
+                    .map(Exit::from_status)
+                    .map_err(|e| crate::Error::io("wait for", "the command", e));
+            }
+            _ = term.recv() => Signal::SIGTERM,
+            _ = int.recv() => Signal::SIGINT,
+            _ = hup.recv() => Signal::SIGHUP,
+        };
+        tracing::warn!(signal = %received, "forwarding a signal to the command");
+        if let Some(pid) = pid {
+            let _ = kill(pid, received);
+        }
+        for tracker in trackers {
+            if let Err(e) = tracker.flush().await {
+                tracing::warn!(error = %e, "flush on signal failed");
+            }
+        }
+    }
+}
