@@ -356,3 +356,95 @@ fn run_on_azurite() {
     .success()
     .stdout("log\n");
 }
+
+/// `run` of a command that prints 10,000 lines over about 5 s, flushing every
+/// second: a second client sees the stored `stdout.txt` grow while it runs, and
+/// at the end it equals the local `stdout.txt` byte for byte.
+fn printed_lines_are_stored_live(store: Option<&Azurite>) {
+    let env = Env::new();
+    let job = format!("live-{}-{}", std::process::id(), store.is_some());
+    let printer = "for b in $(seq 0 49); do seq -f 'printed line %05g' $((b * 200)) $((b * 200 + 199)); sleep 0.1; done";
+    let with_store = |cmd: &mut std::process::Command| {
+        cmd.current_dir(env.path())
+            .env_remove("BATCHOUT_STORE")
+            .env_remove("AZ_BATCH_TASK_DIR");
+        if let Some(azurite) = store {
+            cmd.env("BATCHOUT_STORE", azurite.blob_endpoint());
+        }
+    };
+    let binary = assert_cmd::cargo::cargo_bin("batchout");
+    let mut run = std::process::Command::new(&binary);
+    with_store(&mut run);
+    let mut child = run
+        .args([
+            "run",
+            "--job",
+            &job,
+            "--task",
+            "t",
+            "--interval",
+            "1s",
+            "--",
+            "sh",
+            "-c",
+            printer,
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("batchout run starts");
+    let stored = || {
+        let mut get = std::process::Command::new(&binary);
+        with_store(&mut get);
+        let out = get
+            .args([
+                "get",
+                "--job",
+                &job,
+                "--task",
+                "t",
+                "--kind",
+                "TaskLog",
+                "stdout.txt",
+                "-o",
+                "-",
+            ])
+            .output()
+            .expect("batchout get runs");
+        out.status.success().then_some(out.stdout)
+    };
+    let mut sizes = Vec::new();
+    while child.try_wait().expect("poll").is_none() {
+        if let Some(now) = stored()
+            && now.len() > sizes.last().copied().unwrap_or(0)
+            && child.try_wait().expect("poll").is_none()
+        {
+            sizes.push(now.len());
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert!(child.wait().expect("wait").success());
+    let local = fs::read(env.path().join("stdout.txt")).expect("the local log");
+    assert_eq!(local.iter().filter(|&&b| b == b'\n').count(), 10_000);
+    assert!(
+        sizes.len() >= 3,
+        "the stored copy grew only {} times while running: {sizes:?}",
+        sizes.len()
+    );
+    assert!(
+        stored() == Some(local),
+        "the stored stdout.txt is the local one, byte for byte"
+    );
+}
+
+#[test]
+fn printed_lines_are_stored_live_on_the_local_store() {
+    printed_lines_are_stored_live(None);
+}
+
+#[test]
+fn printed_lines_are_stored_live_on_azurite() {
+    let Some(azurite) = Azurite::shared() else {
+        return;
+    };
+    printed_lines_are_stored_live(Some(azurite));
+}
