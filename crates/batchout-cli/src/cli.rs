@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
 /// Persist the outputs and logs of batch jobs and tasks under the Batch File
@@ -22,6 +23,21 @@ pub struct Cli {
     /// Log more to stderr (-v: what is done, -vv: debug detail).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Attempts in all for each request to a remote store, 1 to 100 [env:
+    /// BATCHOUT_RETRIES] [default: 5].
+    #[arg(long, global = true, value_name = "N")]
+    pub retries: Option<String>,
+
+    /// The longest one request may take, transfers aside, e.g. 30s [env:
+    /// BATCHOUT_TIMEOUT] [default: 30s].
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// The longest one operation may take across all its retries, e.g. 5m [env:
+    /// BATCHOUT_DEADLINE] [default: 5m].
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub deadline: Option<String>,
 
     /// The command.
     #[command(subcommand)]
@@ -83,7 +99,7 @@ pub enum Command {
         patterns: Vec<String>,
         /// Files to save, stored by their path relative to the working directory
         /// (`../stdout.txt` as `stdout.txt`).
-        #[arg(value_name = "FILE")]
+        #[arg(value_name = "FILE", value_parser = any_path())]
         files: Vec<PathBuf>,
     },
     /// Save text (an argument, or standard input) as an output.
@@ -170,6 +186,10 @@ pub enum Command {
         /// in the working directory].
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Do not check the bytes against the SHA-256 recorded when the output
+        /// was saved (fetch a copy that no longer matches it).
+        #[arg(long)]
+        no_verify: bool,
     },
     /// Download outputs into a folder, in parallel.
     Download {
@@ -184,6 +204,10 @@ pub enum Command {
         /// How many files to fetch at once.
         #[arg(long, value_name = "N", default_value_t = batchout::DEFAULT_CONCURRENCY)]
         concurrency: usize,
+        /// Do not check the bytes against the SHA-256 recorded when each output
+        /// was saved (fetch copies that no longer match it).
+        #[arg(long)]
+        no_verify: bool,
     },
     /// Delete outputs.
     Rm {
@@ -199,6 +223,11 @@ pub enum Command {
         #[arg(value_name = "PATH", required_unless_present = "all")]
         paths: Vec<String>,
     },
+}
+
+/// A path, the empty one included, so that its refusal can say why.
+fn any_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 /// The job whose container is meant.

@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use batchout::{JobId, JobOutputs, NamingError, OutputKind, Outputs, Scope, Store, TaskId};
+use batchout::{
+    JobId, JobOutputs, NamingError, OutputKind, Outputs, RetrySettings, Scope, Store, TaskId,
+};
 
-use crate::cli::Target;
+use crate::cli::{Cli, Target};
 use crate::exit::UsageError;
 
 /// The variable Batch sets to the job id of a task.
@@ -21,10 +23,10 @@ pub struct Context {
 }
 
 impl Context {
-    /// Opens the store.
-    pub fn new(store: Option<&str>) -> anyhow::Result<Self> {
+    /// Opens the store, retrying and timing its requests by `retry`.
+    pub fn new(store: Option<&str>, retry: &RetrySettings) -> anyhow::Result<Self> {
         Ok(Self {
-            store: batchout::open_default(store)?,
+            store: batchout::open_default_with(store, retry)?,
         })
     }
 
@@ -41,6 +43,27 @@ impl Context {
             Scope::Task(task) => (*job.task(task.clone())).clone(),
         }
     }
+}
+
+/// The retry flags (`--retries`, `--timeout`, `--deadline`), checked by the
+/// parsers of the `BATCHOUT_*` variables, so both accept the same values; what
+/// the flags leave unset comes from those variables when the store is opened.
+pub fn retry_settings(cli: &Cli) -> anyhow::Result<RetrySettings> {
+    let mut settings = RetrySettings::default();
+    let bad = |flag: &str, reason: String| UsageError::new(format!("--{flag}: {reason}"));
+    if let Some(text) = &cli.retries {
+        let attempts = batchout::parse_attempts(text).map_err(|r| bad("retries", r))?;
+        settings = settings.with_attempts(attempts);
+    }
+    if let Some(text) = &cli.timeout {
+        let timeout = batchout::parse_duration(text).map_err(|r| bad("timeout", r))?;
+        settings = settings.with_timeout(timeout);
+    }
+    if let Some(text) = &cli.deadline {
+        let deadline = batchout::parse_duration(text).map_err(|r| bad("deadline", r))?;
+        settings = settings.with_deadline(deadline);
+    }
+    Ok(settings)
 }
 
 fn from_env(name: &str) -> Option<String> {

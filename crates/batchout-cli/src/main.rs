@@ -34,17 +34,47 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs on stderr: batchout's own crates at the level `-v`/`-vv` asks for, the
+/// HTTP stack (which may print request URLs, and so SAS tokens) no lower than
+/// info. `BATCHOUT_LOG` replaces the whole filter, though even then the HTTP
+/// stack's debug and trace logs stay off unless it names them.
 fn init_logging(verbose: u8) {
-    let default = match verbose {
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter(
+            verbose,
+            std::env::var("BATCHOUT_LOG").ok().as_deref(),
+        ))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
+/// Crates below batchout whose debug logs may carry a request's URL.
+const HTTP_STACK: [&str; 6] = ["reqwest", "hyper", "hyper_util", "h2", "rustls", "tower"];
+
+fn log_filter(verbose: u8, from_env: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let ours = match verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BATCHOUT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    let mut directives = match from_env.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(given) => given.to_owned(),
+        None => format!("warn,batchout={ours},batchout_store={ours},batchout_naming={ours}",),
+    };
+    for krate in HTTP_STACK {
+        let named = directives
+            .split(',')
+            .any(|d| d.trim().split(['=', '[', ':']).next() == Some(krate));
+        if !named {
+            directives.push_str(&format!(",{krate}=info"));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+        eprintln!("warning: BATCHOUT_LOG is not a valid filter ({e}); using -v/-vv levels");
+        tracing_subscriber::EnvFilter::new(format!(
+            "warn,batchout={ours},batchout_store={ours},batchout_naming={ours}"
+        ))
+    })
 }

@@ -246,6 +246,25 @@ mod tests {
 
     proptest! {
         #[test]
+        fn whole_blob_names_never_exceed_azures_limits(
+            task_id in "[A-Za-z0-9_-]{1,64}",
+            kind in "[A-Za-z0-9 .é]{1,60}",
+            segments in proptest::collection::vec("[a-z]{1,8}", 1..300),
+        ) {
+            let kind = OutputKind::new(&kind).expect("generated kinds are valid");
+            let Ok(file) = OutputPath::new(&segments.join("/")) else {
+                return Ok(());
+            };
+            for scope in [Scope::Job, task(&task_id)] {
+                if let Ok(name) = blob_name(&scope, &kind, &file) {
+                    prop_assert!(name.chars().count() <= MAX_BLOB_NAME_LEN);
+                    prop_assert!(name.split('/').count() <= MAX_SEGMENTS);
+                    prop_assert!(name.ends_with(file.as_str()));
+                }
+            }
+        }
+
+        #[test]
         fn blob_names_parse_back_to_what_built_them(
             task_id in "[A-Za-z0-9_-]{1,64}",
             kind in prop_oneof![Just("TaskOutput".to_owned()), Just("TaskLog".to_owned()), "[A-Za-z0-9 .é]{1,20}"],

@@ -94,7 +94,9 @@ impl OutputPath {
             reason: reason.to_owned(),
         };
         if path.chars().any(char::is_control) {
-            return Err(invalid("it contains a control character"));
+            return Err(invalid(
+                "it contains a control character, which a blob name cannot hold; rename the file, or give an explicit destination (--as)",
+            ));
         }
         let slashed = path.replace('\\', "/");
         if is_absolute(&slashed) {
@@ -127,7 +129,7 @@ impl OutputPath {
             }
         }
         if kept.is_empty() {
-            return Err(invalid("it names no file"));
+            return Err(invalid("it names no file; give the path of a file"));
         }
         Self::new(&kept.join("/"))
     }
@@ -321,6 +323,46 @@ mod tests {
                 // Canonical: normalising again changes nothing.
                 prop_assert_eq!(OutputPath::new(out.as_str()), Ok(out.clone()));
                 prop_assert_eq!(OutputPath::from_local(out.as_str()), Ok(out.clone()));
+            }
+        }
+
+        #[test]
+        fn destinations_never_climb_are_never_empty_and_refuse_any_parent_segment(
+            segments in proptest::collection::vec(
+                prop_oneof!["\\.\\.", "\\.", "", "[a-z$ +%#é]{1,6}", "\\\\", "[A-Za-z]:"], 0..12),
+        ) {
+            let path = segments.join("/");
+            let has_parent = path.replace('\\', "/").split('/').any(|s| s == "..");
+            match OutputPath::destination(&path) {
+                Ok(out) => {
+                    prop_assert!(!has_parent, "{:?} has '..' yet gave {:?}", path, out);
+                    prop_assert!(out.segments().all(|s| !s.is_empty() && s != "." && s != ".."));
+                    prop_assert!(!is_absolute(out.as_str()));
+                    prop_assert_eq!(OutputPath::new(out.as_str()), Ok(out.clone()));
+                }
+                Err(e) => {
+                    let invalid_path = matches!(e, NamingError::InvalidPath { .. });
+                    prop_assert!(invalid_path, "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn long_paths_are_refused_never_cut_short(
+            segments in proptest::collection::vec("[a-zé]{1,300}", 1..12),
+            parents in 0usize..3,
+        ) {
+            let path = format!("{}{}", "../".repeat(parents), segments.join("/"));
+            let kept = segments.join("/");
+            match OutputPath::from_local(&path) {
+                Ok(out) => {
+                    prop_assert_eq!(out.as_str(), kept.as_str(), "nothing dropped but the leading '../'");
+                    prop_assert!(out.as_str().chars().count() <= MAX_BLOB_NAME_LEN);
+                }
+                Err(e) => {
+                    prop_assert!(kept.chars().count() > MAX_BLOB_NAME_LEN, "{}", e);
+                    prop_assert!(e.to_string().contains("characters long"), "{}", e);
+                }
             }
         }
 

@@ -138,6 +138,56 @@ pub enum Error {
         /// The container asked for.
         asked: String,
     },
+    /// A local file changed (its length or modification time, or the file at
+    /// its path) while it was being read for an upload. Nothing was stored:
+    /// the blob keeps its previous content, or stays absent.
+    #[error(
+        "{path} changed while it was being uploaded; nothing was stored; save it again once it is complete"
+    )]
+    SourceChanged {
+        /// The local file.
+        path: PathBuf,
+    },
+    /// The service found that the body of an upload request did not match the
+    /// checksum sent with it (Azure: `400 Md5Mismatch`): the bytes were
+    /// corrupted on the way. The request was refused, so nothing corrupt was
+    /// stored.
+    #[error(
+        "the bytes sent to {operation} {target} were corrupted on the way to {store} (the service's MD5 of the request differs from batchout's, Md5Mismatch); nothing corrupt was stored; try again, and check the network or any proxy in between if it persists"
+    )]
+    CorruptedInTransit {
+        /// The store, as displayed (secrets redacted).
+        store: String,
+        /// What was being done.
+        operation: &'static str,
+        /// The container or blob.
+        target: String,
+    },
+    /// A whole read whose bytes do not have the SHA-256 recorded in the blob's
+    /// metadata (see [`crate::GetResult::verified`]).
+    #[error(
+        "blob {name:?} read with SHA-256 {actual}, but its metadata records {expected}: the stored copy is corrupt or was changed by another writer; download again, or pass --no-verify to fetch it anyway"
+    )]
+    ChecksumMismatch {
+        /// The blob name.
+        name: String,
+        /// The SHA-256 recorded in its metadata, hex.
+        expected: String,
+        /// The SHA-256 of the bytes read, hex.
+        actual: String,
+    },
+    /// A read that broke off and was resumed found the blob replaced meanwhile
+    /// (its ETag changed): the parts would come from two versions, so the read
+    /// stops instead.
+    #[error(
+        "blob {name:?} in container {container} was replaced while it was being read; read it again"
+    )]
+    ChangedDuringRead {
+        /// The container.
+        container: String,
+        /// The blob name.
+        name: String,
+    },
     /// A local file operation failed.
     #[error("cannot {action} {path}: {source}")]
     Io {
@@ -161,7 +211,9 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Service { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
-            Self::Unreachable { .. } => true,
+            Self::Unreachable { .. }
+            | Self::CorruptedInTransit { .. }
+            | Self::ChangedDuringRead { .. } => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),
                 io::ErrorKind::Interrupted | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock

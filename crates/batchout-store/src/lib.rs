@@ -28,6 +28,7 @@
 //! ```
 
 pub mod azure;
+mod checksum;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
@@ -47,7 +48,10 @@ pub use azure::{AzureOptions, AzureStore};
 pub use batchout_naming::ContainerName;
 pub use error::{Error, Result};
 pub use local::LocalStore;
-pub use open::{DEFAULT_LOCAL_STORE, open, open_configured};
+pub use open::{
+    DEADLINE_ENV, DEFAULT_LOCAL_STORE, IDLE_TIMEOUT_ENV, RETRIES_ENV, RetrySettings, TIMEOUT_ENV,
+    open, open_configured, open_configured_with, parse_attempts, parse_duration,
+};
 pub use types::{
     BlobName, BlobType, Capabilities, GetResult, ListResult, Location, ObjectMeta, PutOptions,
     PutSource, SecretUrl,

@@ -3,12 +3,158 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::azure::RetryPolicy;
 use crate::azure::config::{self, EnvLookup};
 use crate::{AzureOptions, AzureStore, Error, LocalStore, Result, Store};
 
 /// The local directory used when no store is named.
 pub const DEFAULT_LOCAL_STORE: &str = "./batchout-data";
+
+/// Attempts in all for one request (`5` by default).
+pub const RETRIES_ENV: &str = "BATCHOUT_RETRIES";
+/// The longest one request that is not a transfer may take (`30s`).
+pub const TIMEOUT_ENV: &str = "BATCHOUT_TIMEOUT";
+/// How long a transfer may go without moving a byte (`60s`).
+pub const IDLE_TIMEOUT_ENV: &str = "BATCHOUT_IDLE_TIMEOUT";
+/// The longest one operation may take across all its attempts (`5m`).
+pub const DEADLINE_ENV: &str = "BATCHOUT_DEADLINE";
+
+/// How requests to a remote store are retried and timed, as a user set it;
+/// what is not set comes from the environment ([`RETRIES_ENV`],
+/// [`TIMEOUT_ENV`], [`IDLE_TIMEOUT_ENV`], [`DEADLINE_ENV`]), else from
+/// [`RetryPolicy::default`].
+///
+/// ```
+/// use std::time::Duration;
+/// use batchout_store::RetrySettings;
+///
+/// let settings = RetrySettings::default()
+///     .with_attempts(10)
+///     .with_timeout(Duration::from_secs(20));
+/// assert_eq!(settings.policy().attempts, 10);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetrySettings {
+    attempts: Option<u32>,
+    timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    deadline: Option<Duration>,
+}
+
+impl RetrySettings {
+    /// Attempts in all for one request, the first included (at least 1).
+    pub fn with_attempts(mut self, attempts: u32) -> Self {
+        self.attempts = Some(attempts);
+        self
+    }
+
+    /// The longest one request that is not a transfer may take.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How long a transfer may go without moving a byte.
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = Some(idle);
+        self
+    }
+
+    /// The longest one operation may take across all its attempts.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// The settings given by the environment variables.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidStoreUrl`] naming the variable, for a count that is not a
+    /// whole number from 1 to 100 or a duration that is not one (`30s`, `2m`).
+    pub fn from_env(env: EnvLookup<'_>) -> Result<Self> {
+        let invalid = |name: &str, value: &str, reason: String| Error::InvalidStoreUrl {
+            url: format!("{name}={value}"),
+            reason,
+        };
+        let mut settings = Self::default();
+        if let Some(value) = env(RETRIES_ENV) {
+            let attempts =
+                parse_attempts(&value).map_err(|reason| invalid(RETRIES_ENV, &value, reason))?;
+            settings.attempts = Some(attempts);
+        }
+        let duration = |name: &str| -> Result<Option<Duration>> {
+            env(name)
+                .map(|value| parse_duration(&value).map_err(|reason| invalid(name, &value, reason)))
+                .transpose()
+        };
+        settings.timeout = duration(TIMEOUT_ENV)?;
+        settings.idle_timeout = duration(IDLE_TIMEOUT_ENV)?;
+        settings.deadline = duration(DEADLINE_ENV)?;
+        Ok(settings)
+    }
+
+    /// These settings, with what they leave unset taken from `fallback`.
+    pub fn or(self, fallback: Self) -> Self {
+        Self {
+            attempts: self.attempts.or(fallback.attempts),
+            timeout: self.timeout.or(fallback.timeout),
+            idle_timeout: self.idle_timeout.or(fallback.idle_timeout),
+            deadline: self.deadline.or(fallback.deadline),
+        }
+    }
+
+    /// The policy: these settings over [`RetryPolicy::default`].
+    pub fn policy(&self) -> RetryPolicy {
+        let mut policy = RetryPolicy::default();
+        if let Some(attempts) = self.attempts {
+            policy.attempts = attempts.max(1);
+        }
+        if let Some(timeout) = self.timeout {
+            policy.request_timeout = timeout;
+        }
+        if let Some(idle) = self.idle_timeout {
+            policy.idle_timeout = idle;
+        }
+        if let Some(deadline) = self.deadline {
+            policy.deadline = deadline;
+        }
+        policy
+    }
+}
+
+/// A count of attempts, from 1 to 100.
+///
+/// # Errors
+///
+/// Why it is not one, and what to write instead.
+pub fn parse_attempts(text: &str) -> std::result::Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if (1..=100).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of attempts; give a whole number from 1 (no retry) to 100"
+        )),
+    }
+}
+
+/// A positive duration such as `30s`, `2m`, `1h30m` or `500ms`.
+///
+/// # Errors
+///
+/// Why it is not one, and what to write instead.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(format!(
+            "{text:?} is no time at all; give a positive duration such as 30s"
+        )),
+        Err(e) => Err(format!(
+            "{text:?} is not a duration ({e}); write it as 30s, 2m, 1h30m or 500ms"
+        )),
+    }
+}
 
 /// Opens a store from a path, URL or connection string:
 ///
@@ -25,9 +171,8 @@ pub const DEFAULT_LOCAL_STORE: &str = "./batchout-data";
 ///
 /// [`Error::InvalidStoreUrl`] saying what is wrong; no secret is ever in it.
 pub fn open(url: &str) -> Result<Arc<dyn Store>> {
-    open_with(url, &|name| {
-        std::env::var(name).ok().filter(|v| !v.is_empty())
-    })
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    open_with(url, &env, &RetrySettings::from_env(&env)?)
 }
 
 /// Opens the store named by `explicit` (a `--store` flag), else the
@@ -39,20 +184,42 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>> {
 ///
 /// As [`open`].
 pub fn open_configured(explicit: Option<&str>) -> Result<Arc<dyn Store>> {
+    open_configured_with(explicit, &RetrySettings::default())
+}
+
+/// As [`open_configured`], with retry settings that take precedence over the
+/// environment's (command-line flags, say).
+///
+/// # Errors
+///
+/// As [`open`]; and [`Error::InvalidStoreUrl`] for a retry variable that is not
+/// valid.
+pub fn open_configured_with(
+    explicit: Option<&str>,
+    settings: &RetrySettings,
+) -> Result<Arc<dyn Store>> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let settings = settings.clone().or(RetrySettings::from_env(&env)?);
     if let Some(url) = explicit
         .map(str::to_owned)
         .or_else(|| env("BATCHOUT_STORE"))
     {
-        return open_with(&url, &env);
+        return open_with(&url, &env, &settings);
     }
     if let Some(target) = config::from_env(&env)? {
-        return Ok(Arc::new(AzureStore::new(target, AzureOptions::default())?));
+        return Ok(Arc::new(AzureStore::new(target, azure_options(&settings))?));
     }
-    open_with(DEFAULT_LOCAL_STORE, &env)
+    open_with(DEFAULT_LOCAL_STORE, &env, &settings)
 }
 
-fn open_with(url: &str, env: EnvLookup<'_>) -> Result<Arc<dyn Store>> {
+fn azure_options(settings: &RetrySettings) -> AzureOptions {
+    AzureOptions {
+        retry: settings.policy(),
+        ..AzureOptions::default()
+    }
+}
+
+fn open_with(url: &str, env: EnvLookup<'_>, settings: &RetrySettings) -> Result<Arc<dyn Store>> {
     let invalid = |reason: &str| Error::InvalidStoreUrl {
         url: config::redact_url(url),
         reason: reason.to_owned(),
@@ -72,11 +239,11 @@ fn open_with(url: &str, env: EnvLookup<'_>) -> Result<Arc<dyn Store>> {
     }
     if url.starts_with("http://") || url.starts_with("https://") {
         let target = config::from_url(url, env)?;
-        return Ok(Arc::new(AzureStore::new(target, AzureOptions::default())?));
+        return Ok(Arc::new(AzureStore::new(target, azure_options(settings))?));
     }
     if config::is_connection_string(url) {
         let target = config::from_connection_string(url)?;
-        return Ok(Arc::new(AzureStore::new(target, AzureOptions::default())?));
+        return Ok(Arc::new(AzureStore::new(target, azure_options(settings))?));
     }
     if let Some((scheme, _)) = url.split_once("://") {
         return Err(invalid(&format!(
@@ -94,28 +261,69 @@ mod tests {
         None
     }
 
+    fn none() -> RetrySettings {
+        RetrySettings::default()
+    }
+
+    #[test]
+    fn retry_settings_come_from_flags_then_the_environment_then_defaults() {
+        let env = |name: &str| match name {
+            RETRIES_ENV => Some("9".to_owned()),
+            TIMEOUT_ENV => Some("12s".to_owned()),
+            DEADLINE_ENV => Some("2m".to_owned()),
+            _ => None,
+        };
+        let from_env = RetrySettings::from_env(&env).expect("valid");
+        let flags = RetrySettings::default().with_attempts(3);
+        let policy = flags.or(from_env).policy();
+        assert_eq!(policy.attempts, 3, "a flag wins over the variable");
+        assert_eq!(policy.request_timeout, Duration::from_secs(12));
+        assert_eq!(policy.deadline, Duration::from_secs(120));
+        assert_eq!(
+            policy.idle_timeout,
+            RetryPolicy::default().idle_timeout,
+            "unset: the default"
+        );
+    }
+
+    #[test]
+    fn invalid_retry_variables_name_the_variable_and_the_fix() {
+        for (name, value, expected) in [
+            (RETRIES_ENV, "0", "from 1 (no retry) to 100"),
+            (RETRIES_ENV, "lots", "whole number"),
+            (TIMEOUT_ENV, "30", "write it as 30s"),
+            (DEADLINE_ENV, "0s", "positive duration"),
+        ] {
+            let env = |n: &str| (n == name).then(|| value.to_owned());
+            let err = RetrySettings::from_env(&env).expect_err(value).to_string();
+            assert!(err.contains(name) && err.contains(expected), "{err}");
+        }
+    }
+
     #[test]
     fn paths_and_file_urls_open_local_stores() {
-        let store = open_with("some/dir", &no_env).expect("a path opens");
+        let store =
+            open_with("some/dir", &no_env, &RetrySettings::default()).expect("a path opens");
         assert!(store.to_string().contains("some/dir"), "{store}");
-        let store = open_with("file:///tmp/x", &no_env).expect("a file URL opens");
+        let store = open_with("file:///tmp/x", &no_env, &none()).expect("a file URL opens");
         assert!(store.to_string().contains("/tmp/x"), "{store}");
     }
 
     #[test]
     fn azure_urls_and_connection_strings_open_azure_stores() {
-        let store = open_with("http://127.0.0.1:10000/devstoreaccount1", &no_env).expect("opens");
+        let store =
+            open_with("http://127.0.0.1:10000/devstoreaccount1", &no_env, &none()).expect("opens");
         assert_eq!(
             store.to_string(),
             "Azure Blob Storage http://127.0.0.1:10000/devstoreaccount1 (account key)"
         );
-        let store = open_with("UseDevelopmentStorage=true", &no_env).expect("opens");
+        let store = open_with("UseDevelopmentStorage=true", &no_env, &none()).expect("opens");
         assert!(
             store.to_string().starts_with("Azure Blob Storage"),
             "{store}"
         );
         let sas = "https://acct.blob.core.windows.net/job-x?sv=2021-12-02&sr=c&sp=racwl&sig=SECRET";
-        let store = open_with(sas, &no_env).expect("opens");
+        let store = open_with(sas, &no_env, &none()).expect("opens");
         assert_eq!(
             store
                 .capabilities()
@@ -129,12 +337,12 @@ mod tests {
 
     #[test]
     fn unknown_schemes_and_empty_urls_are_refused_with_a_hint() {
-        let err = open_with("ftp://host/x", &no_env).expect_err("ftp is not a store");
+        let err = open_with("ftp://host/x", &no_env, &none()).expect_err("ftp is not a store");
         assert!(
             err.to_string().contains("ftp:// stores are not supported"),
             "{err}"
         );
-        assert!(open_with("", &no_env).is_err());
-        assert!(open_with("file://relative", &no_env).is_err());
+        assert!(open_with("", &no_env, &none()).is_err());
+        assert!(open_with("file://relative", &no_env, &none()).is_err());
     }
 }

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use futures::TryStreamExt;
-use futures::stream::BoxStream;
+use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
+use sha2::{Digest, Sha256};
 
 use crate::{ContainerName, Error, Result};
 
@@ -84,8 +85,13 @@ impl fmt::Display for Location {
 pub enum PutSource {
     /// Bytes in memory.
     Bytes(Bytes),
-    /// A local file, read by the backend in whatever way is fastest for it (a
-    /// copy, or parallel ranges), never wholly into memory.
+    /// A local file, read by the backend in whatever way suits it, never wholly
+    /// into memory unless it is small. On Azure it is read once, in order, one
+    /// request's worth at a time (the whole file up to
+    /// [`crate::AzureOptions::single_put_max`], else blocks of
+    /// [`crate::AzureOptions::block_size`]), hashed as it is read, and refused
+    /// with [`crate::Error::SourceChanged`] if it changes meanwhile. The local
+    /// directory store copies it.
     File(PathBuf),
 }
 
@@ -160,6 +166,13 @@ pub struct ObjectMeta {
     /// the backend counts them (Azure: `x-ms-blob-committed-block-count`, on
     /// `head`); see [`Capabilities::max_append_blocks`].
     pub append_blocks: Option<u64>,
+    /// The SHA-256 of the whole content, lowercase hex, where the backend
+    /// records one: on Azure, set by every put (which computes it from the
+    /// bytes it sends) and kept in the blob's metadata (`x-ms-meta-sha256`),
+    /// read back by `get` and `head` but not by listings. Appended blobs carry
+    /// none, nor does the local directory store, which keeps no checksums.
+    /// [`GetResult::verified`] checks a read against it.
+    pub sha256: Option<String>,
 }
 
 impl ObjectMeta {
@@ -173,6 +186,7 @@ impl ObjectMeta {
             blob_type: None,
             etag: None,
             append_blocks: None,
+            sha256: None,
         }
     }
 }
@@ -210,6 +224,58 @@ impl GetResult {
             buffer.extend_from_slice(&chunk);
         }
         Ok(buffer.freeze())
+    }
+}
+
+impl GetResult {
+    /// The same read, checked against the SHA-256 the blob's properties record
+    /// ([`ObjectMeta::sha256`]): the bytes pass through as they come, hashed on
+    /// the way, and a stream whose bytes do not match ends with
+    /// [`Error::ChecksumMismatch`] instead of ending cleanly. A consumer that
+    /// stops at the first error (as an atomic download does) therefore keeps
+    /// nothing of a corrupt blob.
+    ///
+    /// A read of part of a blob, or of a blob without a recorded SHA-256, is
+    /// returned as it is: there is nothing to check it against.
+    pub fn verified(self) -> Self {
+        let Some(expected) = self.meta.sha256.clone() else {
+            return self;
+        };
+        if self.range != (0..self.meta.size) {
+            return self;
+        }
+        let name = self.meta.name.clone();
+        let checked = stream::unfold(Some((self.stream, Sha256::new())), move |state| {
+            let (expected, name) = (expected.clone(), name.clone());
+            async move {
+                let (mut inner, mut hasher) = state?;
+                match inner.next().await {
+                    Some(Ok(chunk)) => {
+                        hasher.update(&chunk);
+                        Some((Ok(chunk), Some((inner, hasher))))
+                    }
+                    Some(Err(e)) => Some((Err(e), None)),
+                    None => {
+                        let actual = crate::checksum::hex(&hasher.finalize());
+                        if actual.eq_ignore_ascii_case(&expected) {
+                            None
+                        } else {
+                            let mismatch = Error::ChecksumMismatch {
+                                name,
+                                expected,
+                                actual,
+                            };
+                            Some((Err(mismatch), None))
+                        }
+                    }
+                }
+            }
+        });
+        Self {
+            meta: self.meta,
+            range: self.range,
+            stream: Box::pin(checked),
+        }
     }
 }
 
@@ -274,5 +340,59 @@ impl fmt::Display for SecretUrl {
 impl fmt::Debug for SecretUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SecretUrl({})", self.shown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(parts: &[&'static str], sha256: Option<&str>, range: Range<u64>) -> GetResult {
+        let size: usize = parts.iter().map(|p| p.len()).sum();
+        let mut meta = ObjectMeta::new("t/$TaskOutput/a.txt", size as u64);
+        meta.sha256 = sha256.map(str::to_owned);
+        let chunks: Vec<Result<Bytes>> = parts
+            .iter()
+            .map(|p| Ok(Bytes::from_static(p.as_bytes())))
+            .collect();
+        GetResult {
+            meta,
+            range,
+            stream: Box::pin(stream::iter(chunks)),
+        }
+    }
+
+    const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+
+    #[tokio::test]
+    async fn a_whole_read_that_matches_its_recorded_hash_passes() {
+        let got = reading(&["a", "bc"], Some(ABC), 0..3).verified();
+        assert_eq!(got.bytes().await.expect("verified"), "abc");
+        let upper = ABC.to_ascii_uppercase();
+        let got = reading(&["abc"], Some(&upper), 0..3).verified();
+        assert_eq!(got.bytes().await.expect("any case"), "abc");
+    }
+
+    #[tokio::test]
+    async fn a_whole_read_that_does_not_match_ends_in_an_error_naming_both_hashes() {
+        let got = reading(&["a", "bd"], Some(ABC), 0..3).verified();
+        let err = got.bytes().await.unwrap_err();
+        assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err:?}");
+        let shown = err.to_string();
+        assert!(
+            shown.contains(ABC) && shown.contains("t/$TaskOutput/a.txt"),
+            "{shown}"
+        );
+        assert!(shown.contains("--no-verify"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn ranges_and_blobs_without_a_hash_are_not_checked() {
+        let part = reading(&["bd"], Some(ABC), 1..3);
+        let mut part = part.verified();
+        part.meta.size = 3;
+        assert_eq!(part.bytes().await.expect("a range"), "bd");
+        let unhashed = reading(&["abd"], None, 0..3).verified();
+        assert_eq!(unhashed.bytes().await.expect("no hash"), "abd");
     }
 }

@@ -10,7 +10,10 @@ waits about 15 seconds before a retry).
 
     list CONTAINER PREFIX             blobs under PREFIX: name, size, blob_type
     download CONTAINER BLOB OUTFILE   writes the blob to OUTFILE
-    upload-block CONTAINER BLOB INFILE  uploads INFILE as a block blob (overwrites)
+    upload-block CONTAINER BLOB INFILE [--keep-metadata]
+                                      uploads INFILE as a block blob (overwrites),
+                                      keeping the old blob's metadata if asked
+    metadata CONTAINER BLOB           the blob's metadata (name to value)
     append CONTAINER BLOB TEXT...     creates an append blob if missing, appends each TEXT
     blob-type CONTAINER BLOB          BlockBlob, AppendBlob or PageBlob
     create-container CONTAINER        creates it; no error if it exists
@@ -50,8 +53,16 @@ def cmd_upload_block(service, args):
     blob = service.get_blob_client(args.container, args.blob)
     with open(args.infile, "rb") as infile:
         data = infile.read()
-    blob.upload_blob(data, overwrite=True, blob_type=BlobType.BLOCKBLOB)
+    options = {}
+    if args.keep_metadata:
+        options["metadata"] = blob.get_blob_properties().metadata
+    blob.upload_blob(data, overwrite=True, blob_type=BlobType.BLOCKBLOB, **options)
     return {"size": len(data)}
+
+
+def cmd_metadata(service, args):
+    blob = service.get_blob_client(args.container, args.blob)
+    return dict(blob.get_blob_properties().metadata)
 
 
 def cmd_append(service, args):
@@ -92,7 +103,12 @@ def parser():
     s.add_argument("container")
     s.add_argument("blob")
     s.add_argument("infile")
+    s.add_argument("--keep-metadata", action="store_true")
     s.set_defaults(run=cmd_upload_block)
+    s = sub.add_parser("metadata")
+    s.add_argument("container")
+    s.add_argument("blob")
+    s.set_defaults(run=cmd_metadata)
     s = sub.add_parser("append")
     s.add_argument("container")
     s.add_argument("blob")

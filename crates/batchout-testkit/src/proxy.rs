@@ -77,6 +77,8 @@ pub struct Stats {
     pub dropped_responses: u64,
     /// Answers whose body the proxy cut.
     pub cut_bodies: u64,
+    /// Requests forwarded with a byte of their body changed.
+    pub corrupted_requests: u64,
     /// Requests received, by method (`GET`, `PUT`, …).
     pub by_method: BTreeMap<String, u64>,
 }
@@ -96,6 +98,9 @@ pub struct RequestRecord {
     pub status: Option<u16>,
     /// The fault applied, if any.
     pub fault: Option<Fault>,
+    /// The request's `Content-MD5` header, if it had one (the checksum of its
+    /// body that the service checks).
+    pub content_md5: Option<String>,
 }
 
 impl FaultProxy {
@@ -279,6 +284,7 @@ impl Shared {
             Some(Fault::Failed) => recorded.stats.injected_failures += 1,
             Some(Fault::DroppedResponse) => recorded.stats.dropped_responses += 1,
             Some(Fault::CutBody) => recorded.stats.cut_bodies += 1,
+            Some(Fault::CorruptedRequest) => recorded.stats.corrupted_requests += 1,
             None => {}
         }
         recorded.log.push(record);
@@ -395,6 +401,7 @@ impl Exchange<'_> {
                 target: redact(target),
                 status: None,
                 fault: None,
+                content_md5: head.header("content-md5").map(str::to_owned),
             }),
         };
         let keep_alive = if version.eq_ignore_ascii_case("HTTP/1.0") {
@@ -443,7 +450,15 @@ impl Exchange<'_> {
         decision: &Decision,
         pending: &mut Pending<'_>,
     ) -> Next {
-        let (upstream, whole) = match self.send_upstream(request) {
+        let corrupt = decision.fault == Some(Fault::CorruptedRequest);
+        let corrupt = if corrupt && !matches!(request.framing, Framing::Length(len) if len > 0) {
+            // Nothing to corrupt: pass it, and give the budget back.
+            lock(&self.shared.control).refund();
+            false
+        } else {
+            corrupt
+        };
+        let (upstream, whole) = match self.send_upstream(request, corrupt) {
             Ok(sent) => sent,
             Err(e) => {
                 pending.finish(Some(502), None);
@@ -488,7 +503,7 @@ impl Exchange<'_> {
             _ => {
                 // A body the upstream did not read is still on the connection.
                 let keep = request.keep_alive && whole && framing != Framing::UntilClose;
-                pending.finish(Some(status), None);
+                pending.finish(Some(status), corrupt.then_some(Fault::CorruptedRequest));
                 let extra: &[(&str, &str)] = if keep { &[] } else { &close };
                 self.client
                     .write_all(&head.forwarded(extra))
@@ -503,8 +518,13 @@ impl Exchange<'_> {
     /// Connects to the upstream and sends it the request, body included; says
     /// whether the body went whole. When the upstream stops reading the body (it
     /// answered early), what it answered is still relayed; when the client stops
-    /// sending it, this fails.
-    fn send_upstream(&mut self, request: &Request<'_>) -> io::Result<(TcpStream, bool)> {
+    /// sending it, this fails. With `corrupt`, the body's first byte is changed
+    /// on the way.
+    fn send_upstream(
+        &mut self,
+        request: &Request<'_>,
+        corrupt: bool,
+    ) -> io::Result<(TcpStream, bool)> {
         let upstream = TcpStream::connect_timeout(&self.shared.upstream, CONNECT_TIMEOUT)?;
         upstream.set_nodelay(true)?;
         upstream.set_read_timeout(Some(UPSTREAM_TIMEOUT))?;
@@ -516,6 +536,7 @@ impl Exchange<'_> {
         let mut to = Tracked {
             inner: &upstream,
             failed: false,
+            corrupt,
         };
         let whole = match http::copy_body(request.framing, self.reader, &mut to, self.buf) {
             Ok(_) => true,
@@ -560,14 +581,24 @@ fn read_answer_head(
 }
 
 /// A writer that remembers whether a write failed, to tell the upstream hanging
-/// up from the client doing so.
+/// up from the client doing so; and, while `corrupt` is set, changes the next
+/// byte written.
 struct Tracked<W> {
     inner: W,
     failed: bool,
+    corrupt: bool,
 }
 
 impl<W: Write> Write for Tracked<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.corrupt
+            && let Some(first) = buf.first()
+        {
+            let written = self.inner.write(&[first ^ 1]);
+            self.failed |= written.is_err();
+            self.corrupt &= !matches!(written, Ok(1));
+            return written;
+        }
         let written = self.inner.write(buf);
         self.failed |= written.is_err();
         written

@@ -108,6 +108,7 @@ fn a_failure_budget_of_one_fails_exactly_one_request_then_forwards() {
         target: "/devstoreaccount1?comp=list".into(),
         status: Some(status),
         fault,
+        content_md5: None,
     };
     assert_eq!(
         proxy.log(),

@@ -57,7 +57,9 @@ pub use batchout_naming::{
 pub use batchout_store::azure::sas::{
     DEFAULT_EXPIRY as DEFAULT_SAS_EXPIRY, DEFAULT_PERMISSIONS as DEFAULT_SAS_PERMISSIONS,
 };
-pub use batchout_store::{DEFAULT_LOCAL_STORE, SecretUrl, Store, open};
+pub use batchout_store::{
+    DEFAULT_LOCAL_STORE, RetrySettings, SecretUrl, Store, open, parse_attempts, parse_duration,
+};
 pub use error::{Error, Result, StoreError};
 pub use output::Output;
 pub use outputs::{DEFAULT_CONCURRENCY, DownloadReport, Outputs, SaveReport, SavedFile};
@@ -78,4 +80,19 @@ pub struct ReadmeDoctests;
 /// [`StoreError::InvalidStoreUrl`] for a location that cannot be opened.
 pub fn open_default(explicit: Option<&str>) -> Result<std::sync::Arc<dyn Store>> {
     Ok(batchout_store::open_configured(explicit)?)
+}
+
+/// As [`open_default`], with retry settings (from command-line flags, say) that
+/// take precedence over the `BATCHOUT_RETRIES`, `BATCHOUT_TIMEOUT`,
+/// `BATCHOUT_IDLE_TIMEOUT` and `BATCHOUT_DEADLINE` variables.
+///
+/// # Errors
+///
+/// [`StoreError::InvalidStoreUrl`] for a location that cannot be opened, or a
+/// retry variable that is not valid.
+pub fn open_default_with(
+    explicit: Option<&str>,
+    settings: &RetrySettings,
+) -> Result<std::sync::Arc<dyn Store>> {
+    Ok(batchout_store::open_configured_with(explicit, settings)?)
 }

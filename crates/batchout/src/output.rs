@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use batchout_naming::{OutputKind, OutputPath, Scope, TaskId};
-use batchout_store::{Location, ObjectMeta, Store};
+use batchout_store::{GetResult, Location, ObjectMeta, Store};
 use bytes::Bytes;
 use futures::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -19,6 +19,13 @@ use crate::{Error, Result, download};
 ///
 /// Got from a listing, [`crate::Outputs::get`] or a save. The properties are
 /// those the store reported then.
+///
+/// Whole reads ([`Output::download_to`], [`Output::download_to_writer`],
+/// [`Output::bytes`], [`Output::reader`]) are verified against the SHA-256 the
+/// store recorded for the blob, where it recorded one (Azure, for every put;
+/// not the local directory store, nor appended logs): bytes that do not match
+/// fail with [`batchout_store::Error::ChecksumMismatch`]. Turn it off with
+/// [`Output::verify`]. Ranged reads are never verified.
 #[derive(Debug, Clone)]
 pub struct Output {
     pub(crate) store: Arc<dyn Store>,
@@ -27,6 +34,7 @@ pub struct Output {
     pub(crate) kind: OutputKind,
     pub(crate) file_path: String,
     pub(crate) meta: ObjectMeta,
+    pub(crate) verify: bool,
 }
 
 impl Output {
@@ -80,6 +88,34 @@ impl Output {
         &self.meta
     }
 
+    /// The SHA-256 of the content (hex) that the store recorded, where it
+    /// recorded one: set by a save to Azure, and by [`crate::Outputs::get`] of
+    /// an output saved there, but not by listings.
+    pub fn sha256(&self) -> Option<&str> {
+        self.meta.sha256.as_deref()
+    }
+
+    /// The same output, with whole reads verified against the recorded SHA-256
+    /// (`true`, the default) or not (`false`: fetch a copy whose recorded hash
+    /// no longer matches, for instance one rewritten by a tool that kept the old
+    /// metadata).
+    #[must_use]
+    pub fn verify(mut self, verify: bool) -> Self {
+        self.verify = verify;
+        self
+    }
+
+    /// Whether whole reads are verified (see [`Output::verify`]).
+    pub fn verifies(&self) -> bool {
+        self.verify
+    }
+
+    /// A whole read, verified unless that was turned off.
+    async fn whole(&self) -> Result<GetResult> {
+        let got = self.store.get(&self.location, None).await?;
+        Ok(if self.verify { got.verified() } else { got })
+    }
+
     /// The file path as a local relative path, refusing any name that could leave
     /// a destination folder (`..`, absolute, `\`, control characters).
     ///
@@ -96,14 +132,17 @@ impl Output {
     }
 
     /// Downloads the output to a local file, atomically: the bytes land in a
-    /// temporary file beside it, which is renamed over `path` only when complete.
-    /// Returns the number of bytes written.
+    /// temporary file beside it, which is renamed over `path` only when complete
+    /// and verified. Returns the number of bytes written.
     ///
     /// # Errors
     ///
-    /// Store errors while reading; [`Error::Io`] when the file cannot be written.
+    /// Store errors while reading, among them
+    /// [`batchout_store::Error::ChecksumMismatch`] when the bytes do not have
+    /// the recorded SHA-256 (then nothing is written: `path` is untouched);
+    /// [`Error::Io`] when the file cannot be written.
     pub async fn download_to(&self, path: impl AsRef<Path>) -> Result<u64> {
-        let got = self.store.get(&self.location, None).await?;
+        let got = self.whole().await?;
         let written = download::write_atomically(path.as_ref(), got.stream).await?;
         tracing::info!(blob = %self.location, file = %path.as_ref().display(), bytes = written, "downloaded");
         Ok(written)
@@ -113,9 +152,12 @@ impl Output {
     ///
     /// # Errors
     ///
-    /// Store errors while reading; [`Error::Io`] when the writer fails.
+    /// Store errors while reading; [`Error::Io`] when the writer fails. The
+    /// bytes are written as they come, so when they turn out not to have the
+    /// recorded SHA-256 ([`batchout_store::Error::ChecksumMismatch`], at the
+    /// end) the writer already holds them: treat its content as corrupt.
     pub async fn download_to_writer<W: AsyncWrite + Unpin>(&self, writer: &mut W) -> Result<u64> {
-        let mut stream = self.store.get(&self.location, None).await?.stream;
+        let mut stream = self.whole().await?.stream;
         let mut written = 0;
         while let Some(chunk) = stream.try_next().await? {
             writer
@@ -135,12 +177,14 @@ impl Output {
     ///
     /// # Errors
     ///
-    /// Store errors.
+    /// Store errors, among them [`batchout_store::Error::ChecksumMismatch`]
+    /// when the bytes do not have the recorded SHA-256.
     pub async fn bytes(&self) -> Result<Bytes> {
-        Ok(self.store.get(&self.location, None).await?.bytes().await?)
+        Ok(self.whole().await?.bytes().await?)
     }
 
-    /// Reads a byte range of the output.
+    /// Reads a byte range of the output (not verified: the recorded SHA-256 is
+    /// of the whole).
     ///
     /// # Errors
     ///
@@ -160,9 +204,9 @@ impl Output {
     /// # Errors
     ///
     /// Store errors when opening; read errors surface from the reader as
-    /// `std::io::Error`.
+    /// `std::io::Error`, a SHA-256 that does not match as one at the end.
     pub async fn reader(&self) -> Result<impl AsyncRead + Send + Unpin + 'static> {
-        let stream = self.store.get(&self.location, None).await?.stream;
+        let stream = self.whole().await?.stream;
         Ok(StreamReader::new(
             stream.map_err(|e| std::io::Error::other(Box::new(e))),
         ))

@@ -28,6 +28,7 @@ pub struct Outputs {
     job: JobId,
     container: ContainerName,
     scope: Scope,
+    verify: bool,
 }
 
 /// What [`Outputs::save_all`] stored.
@@ -65,7 +66,18 @@ impl Outputs {
             job,
             container,
             scope,
+            verify: true,
         }
+    }
+
+    /// The same outputs, with the [`Output`]s they give (by `get`, listings and
+    /// saves) and [`Outputs::download_all`] verifying whole reads against the
+    /// SHA-256 the store recorded (`true`, the default) or not (`false`). See
+    /// [`Output::verify`].
+    #[must_use]
+    pub fn verify(mut self, verify: bool) -> Self {
+        self.verify = verify;
+        self
     }
 
     /// The job.
@@ -279,6 +291,7 @@ impl Outputs {
                 kind: kind.clone(),
                 file_path: path.to_string(),
                 meta,
+                verify: self.verify,
             }),
             Err(StoreError::NotFound { .. }) => Err(Error::OutputNotFound {
                 kind: kind.to_string(),
@@ -318,12 +331,16 @@ impl Outputs {
     /// Downloads outputs into `dest`: those of one kind, or every output in this
     /// scope. Each lands at its blob name less the listing prefix (for one kind,
     /// its file path), atomically, with up to `concurrency` at once. A stored name
-    /// that could leave `dest` is refused and reported, never written.
+    /// that could leave `dest` is refused and reported, never written. Each is
+    /// verified against the SHA-256 the store recorded for it, unless
+    /// [`Outputs::verify`] turned that off.
     ///
     /// # Errors
     ///
     /// [`Error::Partial`] when some outputs failed or were refused (the others
-    /// are complete); listing errors.
+    /// are complete), among them any whose bytes do not match their recorded
+    /// SHA-256 ([`StoreError::ChecksumMismatch`]; nothing of those is written);
+    /// listing errors.
     pub async fn download_all(
         &self,
         kind: Option<&OutputKind>,
@@ -417,6 +434,7 @@ impl Outputs {
             kind: kind.clone(),
             file_path,
             meta,
+            verify: self.verify,
         })
     }
 
@@ -431,6 +449,7 @@ impl Outputs {
             kind: parts.kind,
             file_path: parts.file_path,
             meta,
+            verify: self.verify,
         })
     }
 

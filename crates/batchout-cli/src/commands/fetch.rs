@@ -9,22 +9,35 @@ use crate::cli::Target;
 use crate::config::{self, Context};
 use crate::print::{self, OutputJson, Printer};
 
-/// Fetches one output to a file (atomically) or standard output.
+/// What `get` was asked for.
+pub struct GetRequest<'a> {
+    /// The job and task.
+    pub target: &'a Target,
+    /// The kind, if given.
+    pub kind: Option<&'a str>,
+    /// The output's file path.
+    pub path: &'a str,
+    /// `-o`: a file, a folder, or `-`.
+    pub destination: Option<PathBuf>,
+    /// Whether to check the recorded SHA-256 (not `--no-verify`).
+    pub verify: bool,
+}
+
+/// Fetches one output to a file (atomically, and only if it matches its
+/// recorded SHA-256) or standard output.
 pub async fn get(
     context: &Context,
-    target: &Target,
-    kind: Option<&str>,
-    path: &str,
-    destination: Option<PathBuf>,
+    request: GetRequest<'_>,
     printer: &Printer,
 ) -> anyhow::Result<()> {
-    let (job, scope, kind) = config::kind_or_default(kind, target)?;
-    let path = OutputPath::destination(path).map_err(config::naming)?;
+    let (job, scope, kind) = config::kind_or_default(request.kind, request.target)?;
+    let path = OutputPath::destination(request.path).map_err(config::naming)?;
     let output = context
         .outputs(job.clone(), &scope)
+        .verify(request.verify)
         .get(&kind, &path)
         .await?;
-    let file = match destination {
+    let file = match request.destination {
         Some(dest) if dest.as_os_str() == "-" => {
             let mut stdout = tokio::io::stdout();
             output.download_to_writer(&mut stdout).await?;
@@ -54,18 +67,36 @@ struct GetJson {
     file: String,
 }
 
+/// What `download` was asked for.
+pub struct DownloadRequest<'a> {
+    /// The job and task.
+    pub target: &'a Target,
+    /// The kind, if given.
+    pub kind: Option<&'a str>,
+    /// The folder to download into.
+    pub dest: &'a Path,
+    /// How many at once.
+    pub concurrency: usize,
+    /// Whether to check the recorded SHA-256s (not `--no-verify`).
+    pub verify: bool,
+}
+
 /// Downloads a kind, a task or a whole job into a folder.
 pub async fn download(
     context: &Context,
-    target: &Target,
-    kind: Option<&str>,
-    dest: &Path,
-    concurrency: usize,
+    request: DownloadRequest<'_>,
     printer: &Printer,
 ) -> anyhow::Result<()> {
+    let DownloadRequest {
+        target,
+        kind,
+        dest,
+        concurrency,
+        verify,
+    } = request;
     let kind = kind.map(config::kind).transpose()?;
     let (job, scope) = config::scope(target, kind.as_ref())?;
-    let outputs = context.outputs(job.clone(), &scope);
+    let outputs = context.outputs(job.clone(), &scope).verify(verify);
     let report = outputs
         .download_all(kind.as_ref(), dest, concurrency)
         .await?;

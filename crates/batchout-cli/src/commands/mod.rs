@@ -19,7 +19,8 @@ use crate::print::Printer;
 /// passes on its command's).
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let printer = Printer::new(cli.json);
-    let context = || Context::new(cli.store.as_deref());
+    let retry = crate::config::retry_settings(&cli)?;
+    let context = || Context::new(cli.store.as_deref(), &retry);
     if let Command::Run {
         target,
         outputs,
@@ -100,32 +101,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             kind,
             path,
             output,
+            no_verify,
         } => {
-            fetch::get(
-                &context()?,
-                &target,
-                kind.as_deref(),
-                &path,
-                output,
-                &printer,
-            )
-            .await
+            let request = fetch::GetRequest {
+                target: &target,
+                kind: kind.as_deref(),
+                path: &path,
+                destination: output,
+                verify: !no_verify,
+            };
+            fetch::get(&context()?, request, &printer).await
         }
         Command::Download {
             target,
             kind,
             dest,
             concurrency,
+            no_verify,
         } => {
-            fetch::download(
-                &context()?,
-                &target,
-                kind.as_deref(),
-                &dest,
+            let request = fetch::DownloadRequest {
+                target: &target,
+                kind: kind.as_deref(),
+                dest: &dest,
                 concurrency,
-                &printer,
-            )
-            .await
+                verify: !no_verify,
+            };
+            fetch::download(&context()?, request, &printer).await
         }
         Command::Rm {
             target,

@@ -1,7 +1,7 @@
 //! `save` and `save-text`.
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::io::{ErrorKind, Read};
+use std::path::{Path, PathBuf};
 
 use batchout::{Output, OutputPath};
 use futures::{StreamExt, TryStreamExt, stream};
@@ -41,6 +41,11 @@ pub async fn save(
             "--as names the destination of one FILE, or the folder of --pattern matches; save several files without --as, or one at a time",
         )
         .into());
+    }
+    // Every file is checked before any is stored, so a bad one among many
+    // leaves nothing half-saved behind.
+    for file in files {
+        check_file(file, dest.is_none())?;
     }
     let outputs = context.outputs(job.clone(), &scope);
 
@@ -85,6 +90,54 @@ pub async fn save(
         .map(|o| OutputJson::new(job.as_str(), o))
         .collect();
     printer.value(&rows)?;
+    Ok(())
+}
+
+/// Refuses a FILE that cannot be saved: empty, missing, not a regular file,
+/// unreadable, or (when it is stored by its own path) not a valid output path.
+fn check_file(file: &Path, by_its_path: bool) -> anyhow::Result<()> {
+    let shown = file.display();
+    if file.as_os_str().is_empty() {
+        return Err(UsageError::new("an empty FILE names no file; give a file's path").into());
+    }
+    if by_its_path {
+        let text = file.to_str().ok_or_else(|| {
+            UsageError::new(format!(
+                "cannot save {shown}: its path is not valid UTF-8, which blob names must be; rename it or give a destination (--as)"
+            ))
+        })?;
+        OutputPath::from_local(text).map_err(config::naming)?;
+    }
+    let cannot = |why: String| anyhow::anyhow!("cannot save {shown}: {why}");
+    let meta = std::fs::metadata(file).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            cannot(format!(
+                "no such file; relative paths are taken from {}",
+                cwd.display()
+            ))
+        }
+        _ => cannot(format!("{e}")),
+    })?;
+    if meta.is_dir() {
+        return Err(cannot(format!(
+            "it is a directory; save the files in it with --pattern '{}/**'",
+            shown
+        )));
+    }
+    if !meta.is_file() {
+        return Err(cannot(
+            "it is not a regular file (a device, socket or pipe); copy what it holds to a file and save that"
+                .into(),
+        ));
+    }
+    std::fs::File::open(file).map_err(|e| match e.kind() {
+        ErrorKind::PermissionDenied => cannot(
+            "permission denied; make it readable (chmod u+r), or run as a user who can read it"
+                .into(),
+        ),
+        _ => cannot(format!("{e}")),
+    })?;
     Ok(())
 }
 

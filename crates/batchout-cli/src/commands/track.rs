@@ -61,6 +61,14 @@ pub async fn track(
         .into());
     };
 
+    if file.is_dir() {
+        return Err(UsageError::new(format!(
+            "{} is a directory; track a file (the log the command writes), which need not exist yet",
+            file.display()
+        ))
+        .into());
+    }
+
     let outputs = context.outputs(job.clone(), &scope);
     let options = TrackOptions::default().with_interval(interval);
     let tracker = outputs.track(&kind, file, &dest, options).await?;

@@ -11,11 +11,18 @@
 //!   else blocks uploaded in parallel and committed with Put Block List.
 //! - Appends write append blobs, each Append Block conditioned on the expected
 //!   length (`x-ms-blob-condition-appendpos`).
+//! - Integrity: every upload request carries the `Content-MD5` of its body; a
+//!   file is read once, hashed, and refused if it changes meanwhile; the
+//!   SHA-256 of a whole put is kept in the blob's metadata (`x-ms-meta-sha256`,
+//!   [`ObjectMeta::sha256`]) for reads to check; a read whose connection breaks
+//!   is resumed from where it stopped, on the same version of the blob (see
+//!   `upload.rs` and `download.rs`).
 //! - A store opened from a container SAS URL is bound to that container.
 
 mod client;
 pub mod config;
 pub mod credential;
+mod download;
 pub mod sas;
 mod upload;
 mod xml;
@@ -29,15 +36,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use futures::stream::{self, BoxStream};
-use reqwest::Method;
 use reqwest::header::HeaderMap;
+use reqwest::{Method, Response};
 
 pub use self::client::RetryPolicy;
 use self::client::{Client, Payload, Request};
 use self::config::{AzureTarget, Credential};
 use crate::{
     BlobType, Capabilities, ContainerName, Error, GetResult, ListResult, Location, ObjectMeta,
-    PutOptions, PutSource, Result, SecretUrl, Store,
+    PutOptions, PutSource, Result, SecretUrl, Store, checksum,
 };
 
 /// The Blob service version batchout speaks.
@@ -174,9 +181,10 @@ impl AzureStore {
         )
         .query("comp", "appendblock")
         .header("x-ms-blob-condition-appendpos", position.to_string())
+        .header("content-md5", checksum::content_md5(data))
         .payload(Payload::Bytes(data.clone()));
         let end = position + data.len() as u64;
-        let (result, attempts) = self.client().send_counted(&request).await;
+        let (result, attempts) = self.send_checked(&request).await;
         match result {
             Ok(_) => Ok(end),
             Err(Error::Service {
@@ -196,6 +204,40 @@ impl AzureStore {
                 })
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Sends an upload request whose body carries its `Content-MD5`. A body the
+    /// service found corrupted on the way (`400 Md5Mismatch`; nothing was
+    /// stored) is sent again while the retry policy's attempts last, then
+    /// reported as [`Error::CorruptedInTransit`]. Also tells how many attempts
+    /// were made in all, as [`Client::send_counted`] does.
+    async fn send_checked(&self, request: &Request<'_>) -> (Result<Response>, u32) {
+        let mut attempts = 0;
+        loop {
+            let (result, made) = self.client().send_counted(request).await;
+            attempts += made;
+            match result {
+                Err(Error::Service {
+                    status: 400,
+                    code,
+                    operation,
+                    target,
+                    ..
+                }) if code == "Md5Mismatch" => {
+                    tracing::warn!(%target, attempts, "the service found the request's body corrupted on the way (Md5Mismatch)");
+                    if attempts < self.inner.options.retry.attempts {
+                        continue;
+                    }
+                    let corrupted = Error::CorruptedInTransit {
+                        store: self.to_string(),
+                        operation,
+                        target,
+                    };
+                    return (Err(corrupted), attempts);
+                }
+                other => return (other, attempts),
+            }
         }
     }
 
@@ -275,54 +317,12 @@ impl Store for AzureStore {
     ) -> Result<ObjectMeta> {
         self.check_container(&location.container)?;
         let content_type = Self::content_type(location, options);
-        let (payload, size) = match source {
+        match source {
             PutSource::Bytes(bytes) => {
-                let size = bytes.len() as u64;
-                (Payload::Bytes(bytes), size)
+                upload::put_bytes(self, location, bytes, &content_type).await
             }
-            PutSource::File(path) => {
-                let meta = tokio::fs::metadata(&path)
-                    .await
-                    .map_err(|e| Error::io("read", &path, e))?;
-                if !meta.is_file() {
-                    let e = std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
-                        "it is not a regular file",
-                    );
-                    return Err(Error::io("read", &path, e));
-                }
-                if meta.len() > self.inner.options.single_put_max {
-                    return upload::put_blocks(self, location, &path, meta.len(), &content_type)
-                        .await;
-                }
-                let len = meta.len();
-                (
-                    Payload::File {
-                        path,
-                        offset: 0,
-                        len,
-                    },
-                    len,
-                )
-            }
-        };
-        let request = Request::new(
-            "write",
-            Method::PUT,
-            &location.container,
-            Some(location.name.as_str()),
-        )
-        .header("x-ms-blob-type", "BlockBlob")
-        .header("x-ms-blob-content-type", content_type.clone())
-        .payload(payload);
-        let response = self.client().send(&request).await?;
-        Ok(written_meta(
-            location,
-            size,
-            content_type,
-            BlobType::Block,
-            response.headers(),
-        ))
+            PutSource::File(path) => upload::put_file(self, location, &path, &content_type).await,
+        }
     }
 
     async fn append(&self, location: &Location, data: Bytes, position: u64) -> Result<u64> {
@@ -429,20 +429,19 @@ impl Store for AzureStore {
         {
             return Err(invalid(range.start, range.end, meta.size));
         }
-        let client = self.client().clone();
-        let target = location.to_string();
-        let stream = response
-            .bytes_stream()
-            .map_err(move |e| Error::Unreachable {
-                store: client.shown().to_owned(),
-                operation: "read",
-                target: target.clone(),
-                reason: client::describe(&e),
-            });
+        let stream = download::resumable(
+            self.client().clone(),
+            location.container.clone(),
+            name.to_owned(),
+            meta.etag.clone(),
+            returned.clone(),
+            response.bytes_stream(),
+            self.inner.options.retry.clone(),
+        );
         Ok(GetResult {
             meta,
             range: returned,
-            stream: Box::pin(stream),
+            stream,
         })
     }
 
@@ -546,6 +545,7 @@ fn meta_from_headers(name: &str, headers: &HeaderMap) -> ObjectMeta {
     meta.blob_type = text("x-ms-blob-type").and_then(xml::parse_blob_type);
     meta.etag = text("etag").map(str::to_owned);
     meta.append_blocks = text("x-ms-blob-committed-block-count").and_then(|v| v.parse().ok());
+    meta.sha256 = text(upload::SHA256_HEADER).and_then(checksum::parse_sha256);
     meta
 }
 

@@ -1,58 +1,202 @@
-//! Large files: blocks uploaded in parallel, then committed in order.
+//! Whole-blob uploads (one Put Blob, or Put Block… then Put Block List), with
+//! their integrity checks.
 //!
-//! Memory stays bounded by `block_size × block_concurrency` whatever the file's
-//! size. Until Put Block List commits them, uploaded blocks are invisible, so a
-//! failed upload leaves the blob as it was (absent, or its previous version).
+//! - Every request carries the `Content-MD5` of its body, so the service refuses
+//!   a body corrupted on the way (`400 Md5Mismatch`, retried, then reported as
+//!   [`Error::CorruptedInTransit`]).
+//! - A file is read once, in order, by one reader (a blocking thread) that feeds
+//!   the SHA-256 of the whole file, computes each request's MD5, and hands the
+//!   request's bytes, in memory, to the uploads. The SHA-256 goes into the
+//!   blob's metadata (`x-ms-meta-sha256`) with the request that makes the blob
+//!   visible, so what is recorded is the hash of exactly what was sent.
+//! - The file's length and modification time are taken when it is opened and
+//!   checked after every block and once the last byte is read (with the file at
+//!   the path, which must still be the same file): if anything changed, or the
+//!   file has more or fewer bytes than it had, the upload fails with
+//!   [`Error::SourceChanged`] before the blob is written. Put Blob, or Put Block
+//!   List, is then never sent, so the blob keeps its previous content and
+//!   nothing half-old half-new is ever stored.
+//! - Blocks go up `block_concurrency` at a time while the reader reads the next
+//!   one: memory stays within (`block_concurrency` + 1) × `block_size`
+//!   whatever the file's size. Uploaded blocks stay invisible until Put Block
+//!   List commits them. Their ids carry a token unique to the upload, so two
+//!   writers of one blob at once never commit each other's blocks.
 
-use std::path::Path;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use reqwest::Method;
+use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::AzureStore;
 use super::client::{Payload, Request};
-use crate::{BlobType, Location, ObjectMeta, Result};
+use crate::checksum::{content_md5, hex};
+use crate::{BlobType, Error, Location, ObjectMeta, Result};
 
-/// Uploads a file of `len` bytes as blocks, and commits them.
-pub(super) async fn put_blocks(
+/// The metadata header that holds a blob's SHA-256.
+pub(super) const SHA256_HEADER: &str = "x-ms-meta-sha256";
+
+/// Bytes in memory above which hashing moves off the async threads.
+const INLINE_HASH_MAX: usize = 256 * 1024;
+
+/// Writes bytes in memory with one Put Blob.
+pub(super) async fn put_bytes(
+    store: &AzureStore,
+    location: &Location,
+    bytes: Bytes,
+    content_type: &str,
+) -> Result<ObjectMeta> {
+    let hash = |bytes: &Bytes| (content_md5(bytes), hex(&Sha256::digest(bytes))); // MD5, SHA-256
+    let (md5, sha256) = if bytes.len() <= INLINE_HASH_MAX {
+        hash(&bytes)
+    } else {
+        let shared = bytes.clone();
+        blocking(move || Ok(hash(&shared))).await?
+    };
+    put_blob(store, location, bytes, &md5, sha256, content_type).await
+}
+
+/// Writes a local file: one Put Blob up to `single_put_max`, else blocks.
+pub(super) async fn put_file(
     store: &AzureStore,
     location: &Location,
     path: &Path,
-    len: u64,
+    content_type: &str,
+) -> Result<ObjectMeta> {
+    let options = &store.inner.options;
+    let owned = path.to_owned();
+    let mut source = blocking(move || Source::open(owned)).await?;
+    if source.len > options.single_put_max {
+        return put_blocks(store, location, source, content_type).await;
+    }
+    // The whole file in memory: consistent by construction, but a file that
+    // changed while it was read is still reported, and not stored.
+    let (block, sha256) = blocking(move || {
+        let block = source.next_block(source.len)?;
+        Ok((block, source.finish()?))
+    })
+    .await?;
+    put_blob(
+        store,
+        location,
+        block.bytes,
+        &block.md5,
+        sha256,
+        content_type,
+    )
+    .await
+}
+
+/// One Put Blob of a block blob, with its checksums.
+async fn put_blob(
+    store: &AzureStore,
+    location: &Location,
+    bytes: Bytes,
+    md5: &str,
+    sha256: String,
+    content_type: &str,
+) -> Result<ObjectMeta> {
+    let size = bytes.len() as u64;
+    let request = Request::new(
+        "write",
+        Method::PUT,
+        &location.container,
+        Some(location.name.as_str()),
+    )
+    .header("x-ms-blob-type", "BlockBlob")
+    .header("x-ms-blob-content-type", content_type)
+    .header("content-md5", md5)
+    .header(SHA256_HEADER, sha256.clone())
+    .payload(Payload::Bytes(bytes));
+    let response = store.send_checked(&request).await.0?;
+    let mut meta = super::written_meta(
+        location,
+        size,
+        content_type.to_owned(),
+        BlobType::Block,
+        response.headers(),
+    );
+    meta.sha256 = Some(sha256);
+    Ok(meta)
+}
+
+/// What the reader hands to the uploads.
+enum Piece {
+    /// The next block, in order.
+    Block(Block),
+    /// Every byte was read, and the file did not change: its SHA-256.
+    End(String),
+}
+
+/// The bytes of one request, and their MD5.
+struct Block {
+    index: u64,
+    bytes: Bytes,
+    md5: String,
+    /// Held while the block is in memory; bounds how many are.
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Uploads a file larger than one request as blocks, and commits them.
+async fn put_blocks(
+    store: &AzureStore,
+    location: &Location,
+    source: Source,
     content_type: &str,
 ) -> Result<ObjectMeta> {
     let options = &store.inner.options;
     let block_size = options.block_size.max(1);
+    let concurrency = options.block_concurrency.max(1);
+    let len = source.len;
     let count = len.div_ceil(block_size);
-    let ids: Vec<String> = (0..count).map(block_id).collect();
-    stream::iter(ids.clone().into_iter().enumerate())
-        .map(|(index, id)| {
-            let offset = index as u64 * block_size;
-            let payload = Payload::File {
-                path: path.to_owned(),
-                offset,
-                len: block_size.min(len - offset),
-            };
+    let token = upload_token();
+    let ids: Vec<String> = (0..count).map(|index| block_id(&token, index)).collect();
+
+    // In memory at once: the blocks in flight, and the one being read.
+    let permits = Arc::new(Semaphore::new(concurrency + 1));
+    let _stop_reader = CloseOnDrop(Arc::clone(&permits));
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        read_blocks(source, block_size, &permits, &sender, &runtime);
+    });
+
+    let pieces = stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|piece| (piece, receiver))
+    });
+    let sha256 = pieces
+        .map(|piece| {
+            let ids = &ids;
             async move {
-                let request = Request::new(
-                    "write",
-                    Method::PUT,
-                    &location.container,
-                    Some(location.name.as_str()),
-                )
-                .query("comp", "block")
-                .query("blockid", id)
-                .payload(payload);
-                store.client().send(&request).await.map(drop)
+                match piece? {
+                    Piece::Block(block) => {
+                        put_block(store, location, &ids[block.index as usize], block).await?;
+                        Ok(None)
+                    }
+                    Piece::End(sha256) => Ok(Some(sha256)),
+                }
             }
         })
-        .buffer_unordered(options.block_concurrency.max(1))
-        .try_collect::<()>()
-        .await?;
+        .buffer_unordered(concurrency)
+        .try_fold(None, |found: Option<String>, sha256| async move {
+            Ok(found.or(sha256))
+        })
+        .await?
+        .ok_or_else(|| {
+            let stopped = std::io::Error::other("the reader stopped before the end of the file");
+            Error::io("read", location.name.as_str(), stopped)
+        })?;
 
-    let mut list = String::with_capacity(40 + ids.len() * 40);
+    let mut list = String::with_capacity(40 + ids.len() * 60);
     list.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
     for id in &ids {
         list.push_str("<Latest>");
@@ -68,20 +212,220 @@ pub(super) async fn put_blocks(
     )
     .query("comp", "blocklist")
     .header("x-ms-blob-content-type", content_type)
+    .header("content-md5", content_md5(list.as_bytes()))
+    .header(SHA256_HEADER, sha256.clone())
     .payload(Payload::Bytes(list.into()));
-    let response = store.client().send(&request).await?;
-    Ok(super::written_meta(
+    let response = store.send_checked(&request).await.0?;
+    let mut meta = super::written_meta(
         location,
         len,
         content_type.to_owned(),
         BlobType::Block,
         response.headers(),
-    ))
+    );
+    meta.sha256 = Some(sha256);
+    Ok(meta)
 }
 
-/// Block ids must all have the same length: a zero-padded index, base64.
-fn block_id(index: u64) -> String {
-    BASE64.encode(format!("block-{index:010}"))
+/// One Put Block.
+async fn put_block(store: &AzureStore, location: &Location, id: &str, block: Block) -> Result<()> {
+    let request = Request::new(
+        "write",
+        Method::PUT,
+        &location.container,
+        Some(location.name.as_str()),
+    )
+    .query("comp", "block")
+    .query("blockid", id)
+    .header("content-md5", block.md5)
+    .payload(Payload::Bytes(block.bytes));
+    store.send_checked(&request).await.0.map(drop)
+}
+
+/// The reader's thread: reads the blocks in order, each once a permit frees,
+/// and sends them, then the file's SHA-256 (or the first error, after which it
+/// stops). It stops too when the upload is given up (the permits are closed,
+/// or nobody receives).
+fn read_blocks(
+    mut source: Source,
+    block_size: u64,
+    permits: &Arc<Semaphore>,
+    sender: &mpsc::UnboundedSender<Result<Piece>>,
+    runtime: &tokio::runtime::Handle,
+) {
+    let mut offset = 0;
+    let mut index = 0;
+    while offset < source.len {
+        let Ok(permit) = runtime.block_on(Arc::clone(permits).acquire_owned()) else {
+            return;
+        };
+        let len = block_size.min(source.len - offset);
+        let piece = source.next_block(len).map(|mut block| {
+            block.index = index;
+            block._permit = Some(permit);
+            Piece::Block(block)
+        });
+        let failed = piece.is_err();
+        if sender.send(piece).is_err() || failed {
+            return;
+        }
+        offset += len;
+        index += 1;
+    }
+    let _ = sender.send(source.finish().map(Piece::End));
+}
+
+/// Closes the permits when the upload ends, however it ends, so a reader
+/// waiting for one stops.
+struct CloseOnDrop(Arc<Semaphore>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// A local file being read for an upload, with what it was when opened.
+struct Source {
+    path: PathBuf,
+    file: File,
+    len: u64,
+    modified: Option<SystemTime>,
+    identity: Identity,
+    hasher: Sha256,
+}
+
+impl Source {
+    fn open(path: PathBuf) -> Result<Self> {
+        let file = File::open(&path).map_err(|e| Error::io("read", &path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io("read", &path, e))?;
+        if !meta.is_file() {
+            let e =
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "it is not a regular file");
+            return Err(Error::io("read", &path, e));
+        }
+        Ok(Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            identity: Identity::of(&meta),
+            path,
+            file,
+            hasher: Sha256::new(),
+        })
+    }
+
+    /// Reads the next `len` bytes, hashing them, and checks that the file has
+    /// not changed so far.
+    fn next_block(&mut self, len: u64) -> Result<Block> {
+        let capacity = usize::try_from(len).unwrap_or(0);
+        let mut buffer = Vec::with_capacity(capacity);
+        (&self.file)
+            .take(len)
+            .read_to_end(&mut buffer)
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        if buffer.len() as u64 != len {
+            return Err(self.changed("it ended early"));
+        }
+        self.hasher.update(&buffer);
+        let md5 = content_md5(&buffer);
+        self.check_unchanged()?;
+        Ok(Block {
+            index: 0,
+            bytes: buffer.into(),
+            md5,
+            _permit: None,
+        })
+    }
+
+    /// After the last byte: the file must end there, be unchanged, and still
+    /// be the file at its path. Returns the SHA-256 of what was read.
+    fn finish(self) -> Result<String> {
+        let mut more = [0u8; 1];
+        let extra = (&self.file)
+            .read(&mut more)
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        if extra != 0 {
+            return Err(self.changed("it grew"));
+        }
+        self.check_unchanged()?;
+        match std::fs::metadata(&self.path) {
+            Ok(now) if Identity::of(&now) == self.identity && self.same(&now) => {}
+            Ok(_) => return Err(self.changed("another file took its place")),
+            Err(e) => {
+                tracing::debug!(path = %self.path.display(), error = %e, "cannot stat the source again");
+                return Err(self.changed("it can no longer be found"));
+            }
+        }
+        Ok(hex(&self.hasher.finalize()))
+    }
+
+    fn check_unchanged(&self) -> Result<()> {
+        let now = self
+            .file
+            .metadata()
+            .map_err(|e| Error::io("read", &self.path, e))?;
+        if self.same(&now) {
+            Ok(())
+        } else {
+            Err(self.changed("its length or modification time changed"))
+        }
+    }
+
+    fn same(&self, now: &std::fs::Metadata) -> bool {
+        now.len() == self.len && now.modified().ok() == self.modified
+    }
+
+    fn changed(&self, how: &str) -> Error {
+        tracing::warn!(path = %self.path.display(), how, "the file changed while it was being uploaded");
+        Error::SourceChanged {
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// Which file a path names: device and inode where there are such.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity(u64, u64);
+
+impl Identity {
+    #[cfg(unix)]
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self(meta.dev(), meta.ino())
+    }
+
+    #[cfg(not(unix))]
+    fn of(_meta: &std::fs::Metadata) -> Self {
+        Self(0, 0)
+    }
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::io("read", "the file to upload", std::io::Error::other(e)))?
+}
+
+/// A token unique to one upload (time, process, counter), 16 hex digits.
+fn upload_token() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut hasher = Sha256::new();
+    hasher.update(nanos.to_le_bytes());
+    hasher.update(std::process::id().to_le_bytes());
+    hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    hex(&hasher.finalize()[..8])
+}
+
+/// Block ids must all have the same length: the upload's token and a
+/// zero-padded index, base64.
+fn block_id(token: &str, index: u64) -> String {
+    BASE64.encode(format!("{token}-{index:010}"))
 }
 
 #[cfg(test)]
@@ -89,8 +433,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn block_ids_have_one_length() {
-        assert_eq!(block_id(0).len(), block_id(9_999_999).len());
-        assert_ne!(block_id(1), block_id(2));
+    fn block_ids_have_one_length_and_differ_between_uploads() {
+        let (a, b) = (upload_token(), upload_token());
+        assert_ne!(a, b);
+        assert_eq!(block_id(&a, 0).len(), block_id(&b, 9_999_999).len());
+        assert_ne!(block_id(&a, 1), block_id(&a, 2));
+        assert_ne!(block_id(&a, 1), block_id(&b, 1));
+    }
+
+    #[test]
+    fn a_file_read_whole_is_hashed_and_checked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "abc").expect("write");
+        let mut source = Source::open(path.clone()).expect("opens");
+        let block = source.next_block(3).expect("read");
+        assert_eq!(block.md5, "kAFQmDzST7DWlj99KOF/cg==");
+        assert_eq!(
+            source.finish().expect("unchanged"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn a_file_that_grows_while_it_is_read_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "abc").expect("write");
+        let mut source = Source::open(path.clone()).expect("opens");
+        source.next_block(3).expect("read");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        std::io::Write::write_all(&mut file, b"d").expect("append");
+        let err = source.finish().unwrap_err();
+        assert!(matches!(err, Error::SourceChanged { .. }), "{err}");
+        assert!(err.to_string().contains("save it again"), "{err}");
+    }
+
+    #[test]
+    fn a_file_replaced_at_its_path_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "abc").expect("write");
+        let mut source = Source::open(path.clone()).expect("opens");
+        source.next_block(3).expect("read");
+        let other = dir.path().join("b.txt");
+        std::fs::write(&other, "xyz").expect("write");
+        std::fs::rename(&other, &path).expect("replace");
+        assert!(matches!(source.finish(), Err(Error::SourceChanged { .. })));
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! A local directory records no content type or blob type, so the content type
 //! is guessed from the name (as an object store does when none is given) and
-//! the blob type is unknown.
+//! the blob type is unknown. Nor does it keep checksums: a put lands by an
+//! atomic rename of a synced copy, so a blob is whole or absent, but no SHA-256
+//! is recorded and reads are not verified.
 
 use std::fs::Metadata;
 use std::time::UNIX_EPOCH;
@@ -26,6 +28,7 @@ pub(super) fn object_meta(name: impl Into<String>, meta: &Metadata) -> ObjectMet
         blob_type: None,
         etag: Some(format!("{nanos:x}-{:x}", meta.len())),
         append_blocks: None,
+        sha256: None,
         name,
     }
 }

@@ -4,7 +4,10 @@
 //! object store: a put is atomic (written aside under `<root>/.batchout-tmp/`,
 //! synced, then renamed into place), an append is guarded by a file lock and the
 //! expected length, and no name or planted symbolic link can reach outside the
-//! root.
+//! root. It keeps no checksums: the atomic rename is its integrity guarantee,
+//! and [`ObjectMeta::sha256`] is always `None` here, so reads are not verified.
+//! (A file that changes while it is copied in is stored as copied: unlike the
+//! Azure backend, this one does not detect it.)
 //!
 //! Modules: `paths` maps names to paths and refuses unsafe ones; `write`
 //! creates containers, puts and deletes; `append` appends; `read` gets and

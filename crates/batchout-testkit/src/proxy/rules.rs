@@ -6,9 +6,11 @@ use std::time::Duration;
 /// What the proxy does to the requests that [`Rules::only_if`] matches, while
 /// [`Rules::fault_budget`] lasts.
 ///
-/// The three fractions split each matching request's one random draw: a draw
+/// The four fractions split each matching request's one random draw: a draw
 /// below `fail_fraction` fails, the next `drop_response_fraction` loses its
-/// answer, the next `cut_body_fraction` has its body cut, and the rest pass. So
+/// answer, the next `cut_body_fraction` has its body cut, the next
+/// `corrupt_request_fraction` reaches the upstream with one byte of its body
+/// changed, and the rest pass. So
 /// `fail_fraction: 0.2` fails one request in five, and the fractions must add up
 /// to at most 1. The draws come from a small PRNG seeded with [`Rules::seed`]:
 /// the same seed and the same order of requests give the same faults.
@@ -47,6 +49,13 @@ pub struct Rules {
     /// `Content-Length` above zero can be cut; a request drawn for a cut whose
     /// answer has no such body passes untouched and does not use the budget.
     pub cut_body_fraction: f64,
+    /// The share of matching requests (0 to 1) that are forwarded with the
+    /// first byte of their body changed (its lowest bit flipped), as a faulty
+    /// network or middlebox would: a checksum sent with the request no longer
+    /// matches. Only requests with a `Content-Length` above zero can be
+    /// corrupted; one drawn that has no such body passes untouched and does not
+    /// use the budget.
+    pub corrupt_request_fraction: f64,
     /// A wait before each matching request is forwarded or failed (not counted
     /// against the budget).
     pub delay: Option<Duration>,
@@ -68,6 +77,7 @@ impl Default for Rules {
             retry_after: None,
             drop_response_fraction: 0.0,
             cut_body_fraction: 0.0,
+            corrupt_request_fraction: 0.0,
             delay: None,
             only_if: None,
             fault_budget: None,
@@ -83,6 +93,7 @@ impl Rules {
             ("fail_fraction", self.fail_fraction),
             ("drop_response_fraction", self.drop_response_fraction),
             ("cut_body_fraction", self.cut_body_fraction),
+            ("corrupt_request_fraction", self.corrupt_request_fraction),
         ];
         for (name, value) in fractions {
             if !(0.0..=1.0).contains(&value) {
@@ -156,6 +167,8 @@ pub enum Fault {
     DroppedResponse,
     /// Forwarded and applied; the answer's body was cut half-way.
     CutBody,
+    /// Forwarded with one byte of the request's body changed.
+    CorruptedRequest,
 }
 
 /// What to do with one request.
@@ -201,7 +214,8 @@ impl Control {
             return decision;
         }
         decision.delay = rules.delay;
-        let total = rules.fail_fraction + rules.drop_response_fraction + rules.cut_body_fraction;
+        let cut = rules.fail_fraction + rules.drop_response_fraction + rules.cut_body_fraction;
+        let total = cut + rules.corrupt_request_fraction;
         if total <= 0.0 || rules.fault_budget == Some(0) {
             return decision;
         }
@@ -210,8 +224,10 @@ impl Control {
             Some(Fault::Failed)
         } else if draw < rules.fail_fraction + rules.drop_response_fraction {
             Some(Fault::DroppedResponse)
-        } else if draw < total {
+        } else if draw < cut {
             Some(Fault::CutBody)
+        } else if draw < total {
+            Some(Fault::CorruptedRequest)
         } else {
             None
         };
@@ -316,6 +332,26 @@ mod tests {
         assert_eq!(control.rules().fault_budget, Some(0));
         control.refund();
         assert_eq!(control.rules().fault_budget, Some(1));
+    }
+
+    #[test]
+    fn a_corrupting_fraction_draws_after_the_others() {
+        let rules = Rules {
+            corrupt_request_fraction: 1.0,
+            ..Rules::default()
+        };
+        assert!(rules.validate().is_ok());
+        assert!(
+            faults(rules, 50)
+                .iter()
+                .all(|f| *f == Some(Fault::CorruptedRequest))
+        );
+        let too_much = Rules {
+            cut_body_fraction: 0.5,
+            corrupt_request_fraction: 0.6,
+            ..Rules::default()
+        };
+        assert!(too_much.validate().is_err());
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub struct PersistedFile {
     pub blob: String,
     /// Its size in bytes.
     pub size: u64,
-    /// The SHA-256 of its content, hex.
+    /// The SHA-256 of its content, hex: for an output, of the bytes uploaded
+    /// (as the store computed it while sending them, where it does: Azure),
+    /// else of the local file once stored (logs, and the local directory
+    /// store).
     pub sha256: String,
 }
 

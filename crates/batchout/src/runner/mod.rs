@@ -222,12 +222,7 @@ impl TaskRunner {
                             .push(format!("{kind} pattern {shown:?} matched no file"));
                     }
                     for file in report.saved {
-                        let output = &file.output;
-                        match persisted(
-                            &file.source,
-                            output.kind().as_str(),
-                            output.blob_name().to_owned(),
-                        ) {
+                        match uploaded(&file.source, &file.output) {
                             Ok(persisted) => manifest.outputs.push(persisted),
                             Err(e) => manifest.errors.push(format!(
                                 "{}: stored, but cannot be read back to record it: {e}",
@@ -285,7 +280,27 @@ impl TaskRunner {
     }
 }
 
-/// A stored file, with its size and SHA-256 read from the local copy.
+/// An output a rule stored, with the size and SHA-256 of what was uploaded
+/// (the store computes the hash from the bytes it sends, and a file that
+/// changed meanwhile is refused), so the manifest describes the stored copy
+/// even if the file changes afterwards. A store that records no hash (the local
+/// directory) has the local file hashed instead.
+fn uploaded(path: &Path, output: &crate::Output) -> Result<PersistedFile> {
+    let sha256 = match output.sha256() {
+        Some(sha256) => sha256.to_owned(),
+        None => manifest::sha256_file(path)?,
+    };
+    Ok(PersistedFile {
+        path: path.to_owned(),
+        kind: output.kind().as_str().to_owned(),
+        blob: output.blob_name().to_owned(),
+        size: output.size(),
+        sha256,
+    })
+}
+
+/// A stored log (an appended blob, which carries no hash of its own), with
+/// its size and SHA-256 read from the local copy.
 fn persisted(path: &Path, kind: &str, blob: String) -> Result<PersistedFile> {
     let size = std::fs::metadata(path)
         .map_err(|e| crate::Error::io("read", path, e))?

@@ -1,0 +1,321 @@
+//! Integrity end to end, with the `batchout` binary on Azurite: the SHA-256 a
+//! save records (as the official Python SDK sees it), `get` and `download`
+//! refusing a blob rewritten under stale metadata (and `--no-verify` fetching
+//! it), a file modified during its upload never stored, cut downloads resumed,
+//! and the run manifest carrying the uploaded hash.
+
+mod support;
+
+use std::fs;
+use std::io::{Seek, SeekFrom, Write};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use batchout_testkit::{Azurite, FaultProxy, Matcher, PythonSdk, Rules};
+use predicates::prelude::*;
+use sha2::{Digest, Sha256};
+use support::{Env, collect};
+
+/// A job id unique to this test run, so tests sharing one Azurite never meet.
+fn job(test: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{test}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `batchout` on `store`.
+fn on(env: &Env, store: &str, args: &[&str]) -> Command {
+    let mut cmd = env.cmd(args);
+    cmd.env("BATCHOUT_STORE", store);
+    cmd
+}
+
+fn sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The files below `dir`, relative to it, sorted.
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut files = Vec::new();
+    if dir.exists() {
+        collect(dir, dir, &mut files);
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn a_blob_rewritten_under_stale_metadata_is_refused_unless_no_verify() {
+    let Some(azurite) = Azurite::shared() else {
+        return;
+    };
+    let Some(sdk) = PythonSdk::find() else { return };
+    let sdk = sdk.with_connection_string(azurite.connection_string());
+    let store = azurite.blob_endpoint();
+    let env = Env::new();
+    let job = job("stale");
+    let container = format!("job-{job}");
+    let blob = "t1/$TaskOutput/result.txt";
+    env.write("result.txt", "the real result\n");
+    on(
+        &env,
+        &store,
+        &["save", "--job", &job, "--task", "t1", "result.txt"],
+    )
+    .assert()
+    .success();
+
+    // What batchout recorded, as Microsoft's SDK reads it.
+    let metadata = sdk.run_json(&["metadata", &container, blob]);
+    assert_eq!(
+        metadata["sha256"].as_str(),
+        Some(&*sha256(b"the real result\n")),
+        "{metadata}"
+    );
+
+    // Another writer replaces the content but keeps the old metadata.
+    env.write("tampered.txt", "something else entirely\n");
+    let tampered = env.path().join("tampered.txt");
+    sdk.run_json(&[
+        "upload-block",
+        &container,
+        blob,
+        tampered.to_str().expect("UTF-8"),
+        "--keep-metadata",
+    ]);
+    let get = ["get", "--job", &job, "--task", "t1", "result.txt"];
+    fs::create_dir(env.path().join("out")).expect("mkdir");
+    let target = env.path().join("out/result.txt");
+    let target_arg = target.to_str().expect("UTF-8");
+    on(&env, &store, &[&get[..], &["-o", target_arg]].concat())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(sha256(b"the real result\n")))
+        .stderr(predicate::str::contains(sha256(
+            b"something else entirely\n",
+        )))
+        .stderr(predicate::str::contains("pass --no-verify"));
+    assert!(
+        files_in(&env.path().join("out")).is_empty(),
+        "nothing written, no temporary file left"
+    );
+    on(&env, &store, &["download", "--job", &job, "--dest", "all"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "corrupt or was changed by another writer",
+        ));
+    assert!(files_in(&env.path().join("all")).is_empty());
+
+    on(
+        &env,
+        &store,
+        &[&get[..], &["-o", target_arg, "--no-verify"]].concat(),
+    )
+    .assert()
+    .success();
+    assert_eq!(
+        fs::read_to_string(&target).expect("read"),
+        "something else entirely\n"
+    );
+    on(
+        &env,
+        &store,
+        &["download", "--job", &job, "--dest", "all", "--no-verify"],
+    )
+    .assert()
+    .success();
+    assert_eq!(
+        files_in(&env.path().join("all")),
+        ["t1/$TaskOutput/result.txt"]
+    );
+}
+
+#[test]
+fn download_verifies_every_output_and_resumes_cut_bodies() {
+    let Some(azurite) = Azurite::shared() else {
+        return;
+    };
+    let env = Env::new();
+    let job = job("resume");
+    let mut expected = Vec::new();
+    for i in 0..4u32 {
+        let content: Vec<u8> = (0..(1_500_000 + i * 1000))
+            .map(|n| (n.wrapping_mul(2_654_435_761).wrapping_add(i) >> 11) as u8)
+            .collect();
+        let name = format!("big-{i}.bin");
+        fs::write(env.path().join(&name), &content).expect("write");
+        expected.push((format!("t1/$TaskOutput/{name}"), content));
+        on(
+            &env,
+            &azurite.blob_endpoint(),
+            &["save", "--job", &job, "--task", "t1", &name],
+        )
+        .assert()
+        .success();
+    }
+    let proxy = FaultProxy::start(azurite.addr());
+    proxy.set_rules(Rules {
+        cut_body_fraction: 1.0,
+        only_if: Some(Matcher::method("GET").target_contains("big-")),
+        fault_budget: Some(6),
+        ..Rules::default()
+    });
+    let through = proxy.endpoint_for(&azurite.blob_endpoint());
+    on(
+        &env,
+        &through,
+        &["download", "--job", &job, "--dest", "all"],
+    )
+    .assert()
+    .success();
+    assert_eq!(proxy.stats().cut_bodies, 6, "the cuts happened");
+    for (name, content) in expected {
+        let copy = fs::read(env.path().join("all").join(&name)).expect("downloaded");
+        assert!(copy == content, "{name} is byte-identical");
+    }
+}
+
+#[test]
+fn a_file_modified_during_its_upload_is_not_stored() {
+    let Some(azurite) = Azurite::shared() else {
+        return;
+    };
+    let env = Env::new();
+    let job = job("modified");
+    let path = env.path().join("big.bin");
+    {
+        let mut file = fs::File::create(&path).expect("create");
+        let chunk: Vec<u8> = (0..1024 * 1024).map(|n: u32| (n >> 3) as u8).collect();
+        for _ in 0..100 {
+            file.write_all(&chunk).expect("write 100 MiB");
+        }
+    }
+    let proxy = FaultProxy::start(azurite.addr());
+    proxy.set_rules(Rules {
+        delay: Some(Duration::from_millis(300)),
+        only_if: Some(Matcher::method("PUT").target_contains("comp=block&")),
+        ..Rules::default()
+    });
+    let through = proxy.endpoint_for(&azurite.blob_endpoint());
+    on(&env, &through, &["prepare", "--job", &job])
+        .assert()
+        .success();
+    let mut save = std::process::Command::new(assert_cmd::cargo::cargo_bin("batchout"));
+    save.current_dir(env.path())
+        .env("BATCHOUT_STORE", &through)
+        .env_remove("AZ_BATCH_JOB_ID")
+        .env_remove("AZ_BATCH_TASK_ID")
+        .args(["save", "--job", &job, "--task", "t1", "big.bin"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    proxy.reset_stats();
+    let child = save.spawn().expect("start batchout save");
+    // The first Put Block has arrived (each waits 300 ms at the proxy): the
+    // upload is under way, with most of the file still to read.
+    let started = Instant::now();
+    while proxy.stats().requests == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no upload began"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.seek(SeekFrom::Start(50 * 1024 * 1024)).expect("seek");
+        file.write_all(b"rewritten meanwhile").expect("modify");
+    }
+    let out = child.wait_with_output().expect("batchout ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("changed while it was being uploaded")
+            && stderr.contains("save it again once it is complete"),
+        "{stderr}"
+    );
+    assert!(
+        !proxy
+            .log()
+            .iter()
+            .any(|r| r.target.contains("comp=blocklist")),
+        "nothing was committed"
+    );
+    on(
+        &env,
+        &azurite.blob_endpoint(),
+        &["ls", "--job", &job, "--task", "t1"],
+    )
+    .assert()
+    .success()
+    .stdout("");
+}
+
+#[test]
+fn the_run_manifest_records_the_hash_of_what_was_uploaded() {
+    let Some(azurite) = Azurite::shared() else {
+        return;
+    };
+    let Some(sdk) = PythonSdk::find() else { return };
+    let sdk = sdk.with_connection_string(azurite.connection_string());
+    let env = Env::new();
+    let job = job("manifest");
+    on(
+        &env,
+        &azurite.blob_endpoint(),
+        &[
+            "run",
+            "--job",
+            &job,
+            "--task",
+            "t1",
+            "--output",
+            "out.txt",
+            "--",
+            "sh",
+            "-c",
+            "printf 'computed\\n' > out.txt",
+        ],
+    )
+    .assert()
+    .success();
+    let manifest = on(
+        &env,
+        &azurite.blob_endpoint(),
+        &[
+            "get",
+            "--job",
+            &job,
+            "--task",
+            "t1",
+            "--kind",
+            "TaskLog",
+            "batchout-manifest.json",
+            "-o",
+            "-",
+        ],
+    )
+    .assert()
+    .success();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&manifest.get_output().stdout).expect("JSON");
+    let output = &manifest["outputs"][0];
+    assert_eq!(output["blob"], "t1/$TaskOutput/out.txt", "{manifest}");
+    assert_eq!(output["sha256"].as_str(), Some(&*sha256(b"computed\n")));
+    let metadata = sdk.run_json(&["metadata", &format!("job-{job}"), "t1/$TaskOutput/out.txt"]);
+    assert_eq!(
+        metadata["sha256"], output["sha256"],
+        "the blob records the same"
+    );
+}
