@@ -11,8 +11,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "batchout", version)]
 pub struct Cli {
-    /// Where outputs are stored: a directory path or file:/// URL
-    /// [env: BATCHOUT_STORE] [default: ./batchout-data]
+    /// Where outputs are stored: a directory, a file:/// URL, an Azure
+    /// https:// account or container SAS URL, or a connection string
+    /// [env: BATCHOUT_STORE, else AZURE_STORAGE_*] [default: ./batchout-data]
     #[arg(long, global = true, value_name = "STORE")]
     pub store: Option<String>,
 

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if exit::is_broken_pipe(&e) => ExitCode::from(exit::SUCCESS),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", exit::describe(&e));
             ExitCode::from(exit::code_for(&e))
         }
     }

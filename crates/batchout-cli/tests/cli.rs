@@ -684,3 +684,20 @@ fn prepare_creates_the_container_once() {
     assert_eq!(json["created"], false);
     assert_eq!(json["container"], "job-myjob");
 }
+
+#[test]
+fn download_into_a_file_is_refused_with_a_hint() {
+    let env = Env::new();
+    env.write("a.txt", "a");
+    env.cmd(&["save", "--job", "j", "--task", "t", "a.txt"])
+        .assert()
+        .success();
+    env.cmd(&["download", "--job", "j", "--dest", "a.txt"])
+        .assert()
+        .code(1)
+        .stderr("error: cannot download into a.txt: it exists and is not a folder; give a folder (it is created if needed)\n");
+    assert_eq!(
+        fs::read_to_string(env.path().join("a.txt")).expect("kept"),
+        "a"
+    );
+}

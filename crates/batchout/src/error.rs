@@ -51,6 +51,14 @@ pub enum Error {
         /// Why, and what to do.
         reason: String,
     },
+    /// A local destination that cannot receive downloads.
+    #[error("cannot download into {path}: {reason}")]
+    BadDestination {
+        /// The local path.
+        path: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
     /// A glob pattern that cannot be used.
     #[error("invalid pattern {pattern:?}: {reason}")]
     BadPattern {

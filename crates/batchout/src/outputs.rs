@@ -351,6 +351,13 @@ impl Outputs {
             Some(kind) => kind_prefix(&self.scope, kind)?,
             None => scope_prefix(&self.scope),
         };
+        if tokio::fs::metadata(dest).await.is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::BadDestination {
+                path: dest.to_owned(),
+                reason: "it exists and is not a folder; give a folder (it is created if needed)"
+                    .into(),
+            });
+        }
         tokio::fs::create_dir_all(dest)
             .await
             .map_err(|e| Error::io("create folder", dest, e))?;
@@ -441,7 +448,14 @@ impl Outputs {
     /// An output from a listed blob; `None` for blobs outside the conventions.
     fn output(&self, meta: ObjectMeta) -> Option<Output> {
         let parts = parse_blob_name(&meta.name)?;
-        let name = BlobName::new(meta.name.clone()).ok()?;
+        let name = match BlobName::new(meta.name.clone()) {
+            Ok(name) => name,
+            Err(e) => {
+                // Not silently: a name no request can address is still news.
+                tracing::warn!(container = %self.container, "skipping a stored name: {e}");
+                return None;
+            }
+        };
         Some(Output {
             store: self.store.clone(),
             location: Location::new(self.container.clone(), name),
