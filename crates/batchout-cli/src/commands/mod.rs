@@ -21,55 +21,55 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let printer = Printer::new(cli.json);
     let retry = crate::config::retry_settings(&cli)?;
     let context = || Context::new(cli.store.as_deref(), &retry);
-    if let Command::Run {
-        target,
-        outputs,
-        interval,
-        command,
-    } = cli.command
-    {
-        return run::run(&context()?, &target, &outputs, &interval, command).await;
-    }
-    if let Command::Track {
-        target,
-        kind,
-        dest,
-        interval,
-        file,
-        command,
-    } = cli.command
-    {
-        let request = track::TrackRequest {
-            target: &target,
-            kind: kind.as_deref(),
-            dest: dest.as_deref(),
-            interval: &interval,
-            file: &file,
-            command: &command,
-        };
-        return track::track(&context()?, request, &printer).await;
-    }
-    let done = match cli.command {
-        Command::Run { .. } => unreachable!("handled above"),
-        Command::Track { .. } => unreachable!("handled above"),
-        Command::ContainerName { jobs } => names::container_name(&jobs, &printer),
-        Command::Path { target, kind, file } => {
-            names::path(&target, kind.as_deref(), file.as_deref(), &printer)
+    // `run` and `track` pass on their command's exit code; every other command
+    // exits 0 when it returns.
+    let done = |result: anyhow::Result<()>| result.map(|()| exit::SUCCESS);
+    match cli.command {
+        Command::Run {
+            target,
+            outputs,
+            interval,
+            command,
+        } => run::run(&context()?, &target, &outputs, &interval, command).await,
+        Command::Track {
+            target,
+            kind,
+            dest,
+            interval,
+            file,
+            command,
+        } => {
+            let request = track::TrackRequest {
+                target: &target,
+                kind: kind.as_deref(),
+                dest: dest.as_deref(),
+                interval: &interval,
+                file: &file,
+                command: &command,
+            };
+            track::track(&context()?, request, &printer).await
         }
+        Command::ContainerName { jobs } => done(names::container_name(&jobs, &printer)),
+        Command::Path { target, kind, file } => done(names::path(
+            &target,
+            kind.as_deref(),
+            file.as_deref(),
+            &printer,
+        )),
         Command::Prepare { job } => {
-            prepare::prepare(&context()?, job.job.as_deref(), &printer).await
+            done(prepare::prepare(&context()?, job.job.as_deref(), &printer).await)
         }
         Command::Sas {
             job,
             expiry,
             permissions,
-        } => share::sas(
+        } => done(share::sas(
             &context()?,
             job.job.as_deref(),
             &expiry,
             &permissions,
             &printer,
-        ),
+        )),
         Command::Save {
             target,
             kind,
@@ -84,18 +84,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 patterns: &patterns,
                 files: &files,
             };
-            save::save(&context()?, request, &printer).await
+            done(save::save(&context()?, request, &printer).await)
         }
         Command::SaveText {
             target,
             kind,
             dest,
             text,
-        } => save::save_text(&context()?, &target, kind.as_deref(), &dest, text, &printer).await,
+        } => done(
+            save::save_text(&context()?, &target, kind.as_deref(), &dest, text, &printer).await,
+        ),
         Command::Ls { target, kind } => {
-            list::ls(&context()?, &target, kind.as_deref(), &printer).await
+            done(list::ls(&context()?, &target, kind.as_deref(), &printer).await)
         }
-        Command::Tasks { job } => list::tasks(&context()?, job.job.as_deref(), &printer).await,
+        Command::Tasks { job } => {
+            done(list::tasks(&context()?, job.job.as_deref(), &printer).await)
+        }
         Command::Get {
             target,
             kind,
@@ -110,7 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 destination: output,
                 verify: !no_verify,
             };
-            fetch::get(&context()?, request, &printer).await
+            done(fetch::get(&context()?, request, &printer).await)
         }
         Command::Download {
             target,
@@ -126,14 +130,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 concurrency,
                 verify: !no_verify,
             };
-            fetch::download(&context()?, request, &printer).await
+            done(fetch::download(&context()?, request, &printer).await)
         }
         Command::Rm {
             target,
             kind,
             all,
             paths,
-        } => remove::rm(&context()?, &target, kind.as_deref(), all, &paths, &printer).await,
-    };
-    done.map(|()| exit::SUCCESS)
+        } => done(remove::rm(&context()?, &target, kind.as_deref(), all, &paths, &printer).await),
+    }
 }
