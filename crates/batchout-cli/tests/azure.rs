@@ -9,7 +9,6 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
@@ -17,28 +16,11 @@ use batchout_testkit::{Azurite, PythonSdk};
 use predicates::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use support::{Env, collect};
-
-/// A job id unique to this test run, so tests sharing one Azurite never meet.
-fn job(test: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{test}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use support::{Env, collect, job, stdout};
 
 /// `batchout` on the Azurite account, signed with its key.
 fn on_azurite(env: &Env, azurite: &Azurite, args: &[&str]) -> Command {
-    let mut cmd = env.cmd(args);
-    cmd.env("BATCHOUT_STORE", azurite.blob_endpoint());
-    cmd
-}
-
-fn stdout(cmd: &mut Command) -> String {
-    let out = cmd.assert().success();
-    String::from_utf8(out.get_output().stdout.clone()).expect("UTF-8 output")
+    env.cmd_on(&azurite.blob_endpoint(), args)
 }
 
 #[test]
@@ -554,12 +536,9 @@ fn a_1_gib_file_goes_up_and_down_intact_in_bounded_memory() {
         }
         file.flush().expect("flush");
     }
-    let binary = assert_cmd::cargo::cargo_bin("batchout");
     let run = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(&binary);
-        cmd.current_dir(env.path())
-            .env("BATCHOUT_STORE", azurite.blob_endpoint())
-            .args(args);
+        let mut cmd = env.process(args);
+        cmd.env("BATCHOUT_STORE", azurite.blob_endpoint());
         run_sampling_rss(cmd)
     };
     let (_, up_rss, up_time) = run(&["save", "--job", &job, "--task", "t", "big.bin"]);

@@ -45,9 +45,8 @@ fn relative(index: usize) -> String {
 }
 
 fn batchout(env: &Env, store: &str, args: &[&str]) -> Command {
-    let mut cmd = env.cmd(args);
-    cmd.env("BATCHOUT_STORE", store)
-        .env("BATCHOUT_RETRIES", RETRIES);
+    let mut cmd = env.cmd_on(store, args);
+    cmd.env("BATCHOUT_RETRIES", RETRIES);
     cmd
 }
 

@@ -18,43 +18,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use assert_cmd::Command;
 use batchout_testkit::{Azurite, FaultProxy, PythonSdk, Rules};
 use predicates::prelude::*;
-use support::{Env, collect};
-
-/// A job id unique to this test run, so tests sharing one Azurite never meet.
-fn job(test: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{test}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use support::{Env, files_below, job, stdout};
 
 fn on_store(env: &Env, store: &str, args: &[&str]) -> Command {
-    let mut cmd = env.cmd(args);
-    cmd.env("BATCHOUT_STORE", store);
-    cmd
-}
-
-fn stdout(cmd: &mut Command) -> String {
-    let out = cmd.assert().success();
-    String::from_utf8(out.get_output().stdout.clone()).expect("UTF-8 output")
-}
-
-/// Every file below `dir`, relative to it; none when it does not exist.
-fn files_below(dir: &Path) -> Vec<String> {
-    let mut files = Vec::new();
-    if dir.exists() {
-        collect(dir, dir, &mut files);
-    }
-    files.sort();
-    files
+    env.cmd_on(store, args)
 }
 
 /// Runs `cmd`, expecting exit `code` and every one of `needles` in stderr.

@@ -9,30 +9,17 @@ mod support;
 use std::fs;
 use std::io::{Seek, SeekFrom, Write};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use batchout_testkit::{Azurite, FaultProxy, Matcher, PythonSdk, Rules};
 use predicates::prelude::*;
 use sha2::{Digest, Sha256};
-use support::{Env, collect};
-
-/// A job id unique to this test run, so tests sharing one Azurite never meet.
-fn job(test: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{test}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use support::{Env, files_below, job};
 
 /// `batchout` on `store`.
 fn on(env: &Env, store: &str, args: &[&str]) -> Command {
-    let mut cmd = env.cmd(args);
-    cmd.env("BATCHOUT_STORE", store);
-    cmd
+    env.cmd_on(store, args)
 }
 
 fn sha256(data: &[u8]) -> String {
@@ -40,16 +27,6 @@ fn sha256(data: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// The files below `dir`, relative to it, sorted.
-fn files_in(dir: &std::path::Path) -> Vec<String> {
-    let mut files = Vec::new();
-    if dir.exists() {
-        collect(dir, dir, &mut files);
-    }
-    files.sort();
-    files
 }
 
 #[test]
@@ -104,7 +81,7 @@ fn a_blob_rewritten_under_stale_metadata_is_refused_unless_no_verify() {
         )))
         .stderr(predicate::str::contains("pass --no-verify"));
     assert!(
-        files_in(&env.path().join("out")).is_empty(),
+        files_below(&env.path().join("out")).is_empty(),
         "nothing written, no temporary file left"
     );
     on(&env, &store, &["download", "--job", &job, "--dest", "all"])
@@ -113,7 +90,7 @@ fn a_blob_rewritten_under_stale_metadata_is_refused_unless_no_verify() {
         .stderr(predicate::str::contains(
             "corrupt or was changed by another writer",
         ));
-    assert!(files_in(&env.path().join("all")).is_empty());
+    assert!(files_below(&env.path().join("all")).is_empty());
 
     on(
         &env,
@@ -134,7 +111,7 @@ fn a_blob_rewritten_under_stale_metadata_is_refused_unless_no_verify() {
     .assert()
     .success();
     assert_eq!(
-        files_in(&env.path().join("all")),
+        files_below(&env.path().join("all")),
         ["t1/$TaskOutput/result.txt"]
     );
 }

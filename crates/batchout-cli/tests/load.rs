@@ -7,13 +7,12 @@ mod support;
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
 use batchout_testkit::Azurite;
 use serde_json::Value;
-use support::{Env, collect};
+use support::{Env, files_below};
 
 const TASKS: usize = 32;
 const OUTPUTS: usize = 4;
@@ -28,13 +27,6 @@ fn script() -> String {
          mkdir -p out; for n in $(seq 1 {OUTPUTS}); do head -c {OUTPUT_SIZE} /dev/urandom > out/r$n.bin; done; \
          echo \"$AZ_BATCH_TASK_ID: done\""
     )
-}
-
-fn files_below(dir: &Path) -> Vec<String> {
-    let mut files = Vec::new();
-    collect(dir, dir, &mut files);
-    files.sort();
-    files
 }
 
 #[test]

@@ -185,12 +185,8 @@ fn a_killed_command_exits_128_plus_the_signal() {
 #[test]
 fn signals_sent_to_batchout_reach_the_command() {
     let env = Env::new();
-    let binary = assert_cmd::cargo::cargo_bin("batchout");
-    let mut child = std::process::Command::new(binary)
-        .current_dir(env.path())
-        .env_remove("BATCHOUT_STORE")
-        .env_remove("AZ_BATCH_TASK_DIR")
-        .args(["run", "--job", "j", "--task", "t", "--", "sh", "-c"])
+    let mut child = env
+        .process(&["run", "--job", "j", "--task", "t", "--", "sh", "-c"])
         .arg("trap 'echo got term; exit 7' TERM; echo ready; while true; do sleep 0.05; done")
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -362,54 +358,45 @@ fn run_on_azurite() {
 /// at the end it equals the local `stdout.txt` byte for byte.
 fn printed_lines_are_stored_live(store: Option<&Azurite>) {
     let env = Env::new();
-    let job = format!("live-{}-{}", std::process::id(), store.is_some());
+    let job = support::job("live");
     let printer = "for b in $(seq 0 49); do seq -f 'printed line %05g' $((b * 200)) $((b * 200 + 199)); sleep 0.1; done";
-    let with_store = |cmd: &mut std::process::Command| {
-        cmd.current_dir(env.path())
-            .env_remove("BATCHOUT_STORE")
-            .env_remove("AZ_BATCH_TASK_DIR");
+    let batchout = |args: &[&str]| {
+        let mut cmd = env.process(args);
         if let Some(azurite) = store {
             cmd.env("BATCHOUT_STORE", azurite.blob_endpoint());
         }
+        cmd
     };
-    let binary = assert_cmd::cargo::cargo_bin("batchout");
-    let mut run = std::process::Command::new(&binary);
-    with_store(&mut run);
-    let mut child = run
-        .args([
-            "run",
+    let mut child = batchout(&[
+        "run",
+        "--job",
+        &job,
+        "--task",
+        "t",
+        "--interval",
+        "1s",
+        "--",
+        "sh",
+        "-c",
+        printer,
+    ])
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .expect("batchout run starts");
+    let stored = || {
+        let get = [
+            "get",
             "--job",
             &job,
             "--task",
             "t",
-            "--interval",
-            "1s",
-            "--",
-            "sh",
-            "-c",
-            printer,
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("batchout run starts");
-    let stored = || {
-        let mut get = std::process::Command::new(&binary);
-        with_store(&mut get);
-        let out = get
-            .args([
-                "get",
-                "--job",
-                &job,
-                "--task",
-                "t",
-                "--kind",
-                "TaskLog",
-                "stdout.txt",
-                "-o",
-                "-",
-            ])
-            .output()
-            .expect("batchout get runs");
+            "--kind",
+            "TaskLog",
+            "stdout.txt",
+            "-o",
+            "-",
+        ];
+        let out = batchout(&get).output().expect("batchout get runs");
         out.status.success().then_some(out.stdout)
     };
     let mut sizes = Vec::new();

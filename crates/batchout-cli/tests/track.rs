@@ -8,23 +8,12 @@ mod support;
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use batchout_testkit::Azurite;
 use predicates::prelude::*;
 use serde_json::Value;
-use support::Env;
-
-/// A job id unique to this test run, so tests sharing one Azurite never meet.
-fn job(test: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "track-{test}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
+use support::{Env, job};
 
 /// Where a scenario stores: the default local store, or Azurite.
 #[derive(Clone, Copy)]
@@ -36,13 +25,7 @@ enum On<'a> {
 impl On<'_> {
     /// `batchout ARGS` as a plain process, for running in the background.
     fn process(self, env: &Env, args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("batchout"));
-        cmd.current_dir(env.path())
-            .env_remove("BATCHOUT_STORE")
-            .env_remove("AZ_BATCH_JOB_ID")
-            .env_remove("AZ_BATCH_TASK_ID")
-            .env_remove("BATCHOUT_LOG")
-            .args(args);
+        let mut cmd = env.process(args);
         if let On::Azurite(azurite) = self {
             cmd.env("BATCHOUT_STORE", azurite.blob_endpoint());
         }

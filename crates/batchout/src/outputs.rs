@@ -1,6 +1,7 @@
 //! [`Outputs`]: the outputs of one job or one task, written against the
 //! [`Store`] trait only.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -208,6 +209,8 @@ impl Outputs {
     ) -> Result<SaveReport> {
         kind_prefix(&self.scope, kind)?;
         let mut planned: Vec<(PathBuf, OutputPath)> = Vec::new();
+        // Which planned file each destination came from: one lookup per match.
+        let mut sources: HashMap<OutputPath, usize> = HashMap::new();
         let mut unmatched = Vec::new();
         for pattern in patterns {
             let matches = pattern::expand(pattern.as_ref())?;
@@ -219,7 +222,8 @@ impl Outputs {
                     Some(folder) => m.relative.under(folder)?,
                     None => m.relative,
                 };
-                if let Some((first, _)) = planned.iter().find(|(_, d)| *d == destination) {
+                if let Some(&index) = sources.get(&destination) {
+                    let first = &planned[index].0;
                     if same_file(first, &m.source) {
                         continue;
                     }
@@ -229,6 +233,7 @@ impl Outputs {
                         second: m.source,
                     });
                 }
+                sources.insert(destination.clone(), planned.len());
                 planned.push((m.source, destination));
             }
         }

@@ -77,7 +77,12 @@ pub async fn save(
         saved.extend(report.saved.into_iter().map(|file| file.output));
     }
 
-    for output in &saved {
+    print_saved(printer, job.as_str(), &saved)
+}
+
+/// One line per stored output, or their JSON.
+fn print_saved(printer: &Printer, job: &str, saved: &[Output]) -> anyhow::Result<()> {
+    for output in saved {
         printer.line(format!(
             "saved {}/{} ({})",
             output.location().container,
@@ -85,10 +90,7 @@ pub async fn save(
             print::bytes(output.size())
         ))?;
     }
-    let rows: Vec<OutputJson> = saved
-        .iter()
-        .map(|o| OutputJson::new(job.as_str(), o))
-        .collect();
+    let rows: Vec<OutputJson> = saved.iter().map(|o| OutputJson::new(job, o)).collect();
     printer.value(&rows)?;
     Ok(())
 }
@@ -164,12 +166,5 @@ pub async fn save_text(
     };
     let outputs = context.outputs(job.clone(), &scope);
     let output = outputs.save_bytes(&kind, bytes, &dest).await?;
-    printer.line(format!(
-        "saved {}/{} ({})",
-        output.location().container,
-        output.blob_name(),
-        print::bytes(output.size())
-    ))?;
-    printer.value(&[OutputJson::new(job.as_str(), &output)])?;
-    Ok(())
+    print_saved(printer, job.as_str(), &[output])
 }

@@ -4,11 +4,30 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use assert_cmd::Command;
 use serde_json::Value;
 
 /// A temporary working directory whose default store is `./batchout-data`.
+/// Variables of batchout and Batch that a test must not inherit from the
+/// environment running it.
+const INHERITED: [&str; 13] = [
+    "BATCHOUT_STORE",
+    "BATCHOUT_LOG",
+    "BATCHOUT_RETRIES",
+    "BATCHOUT_TIMEOUT",
+    "BATCHOUT_DEADLINE",
+    "BATCHOUT_IDLE_TIMEOUT",
+    "AZ_BATCH_JOB_ID",
+    "AZ_BATCH_TASK_ID",
+    "AZ_BATCH_TASK_DIR",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_ACCOUNT",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+];
+
 pub struct Env {
     dir: tempfile::TempDir,
 }
@@ -36,16 +55,28 @@ impl Env {
 
     pub fn cmd_in(&self, cwd: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("batchout").expect("the binary is built");
-        cmd.current_dir(cwd)
-            .env_remove("BATCHOUT_STORE")
-            .env_remove("AZ_BATCH_JOB_ID")
-            .env_remove("AZ_BATCH_TASK_ID")
-            .env_remove("BATCHOUT_LOG")
-            .env_remove("AZURE_STORAGE_CONNECTION_STRING")
-            .env_remove("AZURE_STORAGE_ACCOUNT")
-            .env_remove("AZURE_STORAGE_KEY")
-            .env_remove("AZURE_STORAGE_SAS_TOKEN")
-            .args(args);
+        cmd.current_dir(cwd).args(args);
+        for name in INHERITED {
+            cmd.env_remove(name);
+        }
+        cmd
+    }
+
+    /// `batchout ARGS` on `store` (a path, URL or connection string).
+    pub fn cmd_on(&self, store: &str, args: &[&str]) -> Command {
+        let mut cmd = self.cmd(args);
+        cmd.env("BATCHOUT_STORE", store);
+        cmd
+    }
+
+    /// `batchout ARGS` as a plain process, for running in the background, with
+    /// the same environment as [`Env::cmd`].
+    pub fn process(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("batchout"));
+        cmd.current_dir(self.path()).args(args);
+        for name in INHERITED {
+            cmd.env_remove(name);
+        }
         cmd
     }
 
@@ -58,12 +89,7 @@ impl Env {
 
     /// Every file under the store, as paths relative to it.
     pub fn stored(&self) -> Vec<String> {
-        let mut files = Vec::new();
-        if self.store().exists() {
-            collect(&self.store(), &self.store(), &mut files);
-        }
-        files.sort();
-        files
+        files_below(&self.store())
     }
 
     pub fn json(&self, args: &[&str]) -> Value {
@@ -82,4 +108,30 @@ pub fn collect(root: &Path, dir: &Path, into: &mut Vec<String>) {
             into.push(rel.to_string_lossy().into_owned());
         }
     }
+}
+
+/// Every file below `dir`, relative to it and sorted; none when it does not exist.
+pub fn files_below(dir: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    if dir.exists() {
+        collect(dir, dir, &mut files);
+    }
+    files.sort();
+    files
+}
+
+/// A job id unique to this test process, so tests sharing one Azurite never meet.
+pub fn job(test: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{test}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `cmd`, expecting success, and gives its standard output.
+pub fn stdout(cmd: &mut Command) -> String {
+    let out = cmd.assert().success();
+    String::from_utf8(out.get_output().stdout.clone()).expect("UTF-8 output")
 }
