@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""batchout against its peers, side by side in one run, on one Azurite.
+"""batchout against its peers and against the ceiling, side by side in one run, on one Azurite.
 
 Workloads (sizes shrink with --smoke):
   W1  one 1 GiB file, up and down
@@ -8,17 +8,32 @@ Workloads (sizes shrink with --smoke):
   W4  a log growing by 100 lines/s for 30 s, tracked at 1 s intervals
   W5  the local store against `cp -r` of the W2 tree
 
-Tools: batchout (release build), the Python SDK (8 workers), the JavaScript SDK,
-curl (raw HTTP: the ceiling of the request pattern; W1 one request per file, W2
-8 in parallel) and cp (W5). For each workload and tool it prints the median of
-the runs, the ratio of its time to batchout's, client CPU-seconds and peak RSS
-(from wait4), server CPU-seconds (Azurite's /proc/PID/stat) and the number of
-storage requests (Azurite's access log).
+Tools: batchout (release build), the Python SDK (8 workers), the JavaScript SDK and
+cp (W5). The ceiling is raw HTTP from curl against the same server in the same run,
+for the request patterns batchout uses:
+  W1 up    curl           one Put Blob
+           curl-blocks    Put Block of BENCH_BLOCK_SIZE bytes (default 8 MiB), each with its
+                          Content-MD5, BENCH_BLOCK_CONCURRENCY (default 4) at a time in one
+                          curl process, then Put Block List from a second one
+  W1 down  curl           one GET
+           curl-ranges    ranged GETs of the same size and concurrency, one part file each
+  W2       curl-parallel  one curl process, one request per file, 8 at a time
+Block files, checksums and curl's config files are prepared before the timing starts.
+
+For each workload and tool it prints the median of the runs, the ratio of its time to
+batchout's, client CPU-seconds (from wait4), peak RSS (from GNU time), server CPU-seconds
+(Azurite's /proc/PID/stat) and the number of storage requests (Azurite's access log), then
+batchout's rate as a share of each ceiling's. W4 adds how far the stored copy lags behind
+the file. Every download is checked byte for byte against its source once its figures are
+taken.
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
+import shlex
 import shutil
 import socket
 import statistics
@@ -27,16 +42,28 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHOUT = Path(os.environ.get("BATCHOUT_BIN", ROOT / "target/release/batchout"))
 PYTHON = ROOT / ".venv/bin/python"
 PEERS = ROOT / "bench/peers"
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+GNU_TIME = "/usr/bin/time"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MiB = 1024 * 1024
+BLOCK_SIZE = int(os.environ.get("BENCH_BLOCK_SIZE", 8 * MiB))
+BLOCK_CONCURRENCY = int(os.environ.get("BENCH_BLOCK_CONCURRENCY", 4))
+W2_PARALLEL = 8
+API_VERSION = "x-ms-version: 2021-12-02"
+POLL_MARK = "bench-poll=1"  # on the W4 lag probe's requests, so they are not counted as the tool's
+POLL_SECONDS = 0.2
+LINES_PER_SECOND = 100
 
 
 class Azurite:
@@ -75,35 +102,252 @@ class Azurite:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
     def requests(self) -> int:
-        self.log.flush()
+        """Requests served so far, the lag probe's aside, once the access log has been quiet for
+        0.1 s: Azurite logs a request when it has finished answering, which can be after the
+        client has its answer (the set-up just before a run, or the run itself)."""
+        count = -1
+        while (latest := self.logged_requests()) != count:
+            count = latest
+            time.sleep(0.1)
+        return count
+
+    def logged_requests(self) -> int:
         with open(self.log_path, "rb") as f:
-            return sum(1 for line in f if b'" ' in line and b"HTTP/1.1" in line)
+            return sum(1 for line in f
+                       if b'" ' in line and b"HTTP/1.1" in line and POLL_MARK.encode() not in line)
 
     def stop(self):
         self.proc.kill()
         self.proc.wait()
 
 
-def run(cmd, env, cwd, server: Azurite | None, stdout=subprocess.DEVNULL):
-    """Runs one command; returns wall, client CPU, peak RSS, server CPU, requests."""
-    cpu0 = server.cpu_seconds() if server else 0.0
+# --- the W4 lag probe -------------------------------------------------------
+
+def byte_lags(writes, polls):
+    """How long each byte of the file took to be seen stored.
+
+    writes: (time, file size after the write), in order; polls: (time, stored size), in order.
+    Returns (lag seconds, bytes) for each run of bytes written at one time and first seen
+    stored by one poll, and (None, bytes) for bytes never seen stored.
+    """
+    seen, most = [], 0  # the polls that saw the stored copy grow
+    for at, size in polls:
+        if size > most:
+            seen.append((at, size))
+            most = size
+    lags, start, i = [], 0, 0
+    for written_at, end in writes:
+        while start < end:
+            while i < len(seen) and seen[i][1] <= start:
+                i += 1
+            if i == len(seen):
+                lags.append((None, end - start))
+                break
+            seen_at, size = seen[i]
+            stop = min(end, size)
+            lags.append((seen_at - written_at, stop - start))
+            start = stop
+        start = end
+    return lags
+
+
+def lag_summary(lags) -> dict:
+    """The largest lag, the byte-weighted 95th percentile, and the bytes never seen stored."""
+    stored = sorted((lag, n) for lag, n in lags if lag is not None)
+    total = sum(n for _, n in stored)
+    p95, running = 0.0, 0
+    for lag, n in stored:
+        running += n
+        if running >= 0.95 * total:
+            p95 = lag
+            break
+    return {
+        "lag_max": stored[-1][0] if stored else 0.0,
+        "lag_p95": p95,
+        "unstored_bytes": sum(n for lag, n in lags if lag is None),
+    }
+
+
+class LagWatch:
+    """Grows the W4 log from this process, so it knows when each byte was written, and polls the
+    stored copy's size (a HEAD every POLL_SECONDS) to tell how far behind the file it is."""
+
+    def __init__(self, log: Path, blob_url: str, seconds: int):
+        self.log = log
+        self.blob_url = f"{blob_url}&{POLL_MARK}"
+        self.seconds = seconds
+        self.writes = []  # (time, file size after the write)
+        self.polls = []  # (time the answer came, stored size)
+        self.done = threading.Event()
+        self.threads = [threading.Thread(target=self.write), threading.Thread(target=self.poll)]
+
+    def start(self):
+        for thread in self.threads:
+            thread.start()
+
+    def stop(self) -> dict:
+        """Once the tracker has exited: stops, and returns the lag figures."""
+        self.done.set()
+        for thread in self.threads:
+            thread.join()
+        self.polls.append(self.stored_size())
+        return lag_summary(byte_lags(self.writes, self.polls))
+
+    def write(self):
+        started = time.monotonic()
+        with open(self.log, "ab", buffering=0) as f:
+            for k in range(self.seconds * LINES_PER_SECOND):
+                delay = started + k / LINES_PER_SECOND - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                f.write(b"%d line %d of the log\n" % divmod(k, LINES_PER_SECOND))
+                self.writes.append((time.monotonic(), f.tell()))
+
+    def poll(self):
+        while True:
+            self.polls.append(self.stored_size())
+            if self.done.wait(POLL_SECONDS):
+                return
+
+    def stored_size(self):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(self.blob_url, method="HEAD"), timeout=5) as r:
+                size = int(r.headers["Content-Length"])
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise
+            size = 0
+        return time.monotonic(), size
+
+
+# --- running and checking ---------------------------------------------------
+
+@dataclass
+class Step:
+    """One timed command. `watch` is started just before it and stopped just after (its figures
+    join the run's); `check` verifies its result once the figures are taken."""
+    cmd: list[str] | str
+    cwd: Path
+    watch: LagWatch | None = None
+    check: Callable[[], None] | None = None
+
+
+def run(step: Step, env, server: Azurite | None):
+    """Runs one step; returns wall, client CPU, peak RSS, server CPU, requests (and the watch's figures).
+
+    The command runs under GNU time for its peak RSS: a child of this process would report at
+    least this process's own peak, inherited across fork and exec."""
     req0 = server.requests() if server else 0
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE, shell=isinstance(cmd, str))
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
+    cpu0 = server.cpu_seconds() if server else 0.0
+    cmd = ["sh", "-c", step.cmd] if isinstance(step.cmd, str) else step.cmd
+    with tempfile.NamedTemporaryFile("r") as peak:
+        if step.watch:
+            step.watch.start()
+        started = time.perf_counter()
+        proc = subprocess.Popen([GNU_TIME, "-f", "%M", "-o", peak.name, *cmd], env=env, cwd=step.cwd,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        watched = step.watch.stop() if step.watch else {}
+        rss_kib = int(peak.read().split()[-1])
     err = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
     if status != 0:
-        raise SystemExit(f"failed ({status}): {cmd}\n{err}")
-    time.sleep(0.3)  # let Azurite write its access log
-    return {
+        raise SystemExit(f"failed ({status}): {step.cmd}\n{err}")
+    requests = (server.requests() - req0) if server else 0
+    figures = {
         "wall": wall,
         "cpu": usage.ru_utime + usage.ru_stime,
-        "rss": usage.ru_maxrss / 1024,
+        "rss": rss_kib / 1024,
         "server_cpu": (server.cpu_seconds() - cpu0) if server else 0.0,
-        "requests": (server.requests() - req0) if server else 0,
+        "requests": requests,
+        **watched,
     }
+    if step.check:
+        step.check()
+    return figures
+
+
+def same_bytes(expected: Path, parts: list[Path]) -> bool:
+    """Whether the parts, one after another, hold exactly the expected file's bytes."""
+    with open(expected, "rb") as want:
+        for part in parts:
+            with open(part, "rb") as got:
+                while chunk := got.read(MiB):
+                    if want.read(len(chunk)) != chunk:
+                        return False
+        return want.read(1) == b""
+
+
+def consume_file(expected: Path, parts: list[Path]):
+    """Fails unless the downloaded parts make up the expected file; then removes them."""
+    if not same_bytes(expected, parts):
+        raise SystemExit(f"download differs from {expected}: {parts[0]}…")
+    for part in parts:
+        part.unlink()
+
+
+def consume_tree(expected: Path, got: Path):
+    """Fails unless the downloaded tree holds exactly the expected files; then removes it."""
+    names = lambda root: sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
+    if names(expected) != names(got) or not all(same_bytes(expected / n, [got / n]) for n in names(expected)):
+        raise SystemExit(f"download {got} differs from {expected}")
+    shutil.rmtree(got)
+
+
+# --- curl: the ceiling ------------------------------------------------------
+
+def write_curl_config(path: Path, transfers):
+    """A curl config (-K) with one group per transfer: each a list of (option, value, or None for a flag)."""
+    quote = lambda v: '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    lines = []
+    for i, options in enumerate(transfers):
+        if i:
+            lines.append("next")
+        lines.append("fail")
+        lines += [key if value is None else f"{key} = {quote(value)}" for key, value in options]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def curl_parallel(config: Path, parallel: int):
+    """One curl process running every transfer of the config, `parallel` at a time."""
+    return ["curl", "-sS", "--no-progress-meter", "--parallel", "--parallel-immediate", "--parallel-max",
+            str(parallel), "-K", str(config)]
+
+
+def batchout(tool: str, *args: str) -> list[str]:
+    """A batchout command; the `batchout-crc64` row sends CRC-64 request checksums instead of the
+    MD5 batchout chooses for the emulator (what it sends to real Azure)."""
+    if tool == "batchout-crc64":
+        return ["env", "BATCHOUT_CHECKSUM=crc64", str(BATCHOUT), *args]
+    return [str(BATCHOUT), *args]
+
+
+def file_checksums(path: Path) -> tuple[str, str]:
+    """A file's Content-MD5 (base64) and SHA-256 (hex)."""
+    data = path.read_bytes()
+    return base64.b64encode(hashlib.md5(data).digest()).decode(), hashlib.sha256(data).hexdigest()
+
+
+def split_blocks(path: Path, dest: Path):
+    """Splits a file into BLOCK_SIZE files; returns (block file, base64 MD5) for each."""
+    dest.mkdir()
+    blocks = []
+    with open(path, "rb") as f:
+        while data := f.read(BLOCK_SIZE):
+            block = dest / f"{len(blocks):06d}"
+            block.write_bytes(data)
+            blocks.append((block, base64.b64encode(hashlib.md5(data).digest()).decode()))
+    return blocks
+
+
+def block_id(i: int) -> str:
+    return base64.b64encode(b"%08d" % i).decode()
+
+
+def block_list_xml(count: int) -> str:
+    latest = "".join(f"<Latest>{block_id(i)}</Latest>" for i in range(count))
+    return f'<?xml version="1.0" encoding="utf-8"?><BlockList>{latest}</BlockList>'
 
 
 class Bench:
@@ -115,7 +359,7 @@ class Bench:
                         BATCHOUT_STORE=azurite.endpoint)
         self.env.pop("AZ_BATCH_JOB_ID", None)
         self.env.pop("AZ_BATCH_TASK_ID", None)
-        self.results = []  # (workload, phase, tool, [runs], units, amount)
+        self.results = []
         self.counter = 0
 
     # --- helpers -------------------------------------------------------
@@ -126,6 +370,7 @@ class Bench:
         return job, f"job-{job}"
 
     def sas(self, job):
+        """The job container's URL and a SAS query string for it."""
         url = subprocess.run([str(BATCHOUT), "sas", "--job", job, "--permissions", "racwdl"], env=self.env,
                              check=True, capture_output=True, text=True).stdout.strip()
         base, query = url.split("?", 1)
@@ -137,34 +382,46 @@ class Bench:
     def js(self, *args):
         return ["node", str(PEERS / "js_peer.mjs"), *args]
 
-    def record(self, workload, phase, units, amount, tools):
-        """tools: list of (name, make) where make(rep) -> (cmd, cwd, setup_fn|None)."""
+    def record(self, workload, phase, units, amount, tools, ceilings=()):
+        """tools: list of (name, make) where make(rep) -> Step; ceilings: the tools batchout is held to."""
         runs = {name: [] for name, _ in tools}
         for rep in range(self.args.runs):
             for name, make in tools:  # alternating tools within each repetition
-                cmd, cwd = make(rep)
-                runs[name].append(run(cmd, self.env, cwd, self.az if workload != "W5" else None))
-        self.results.append((workload, phase, units, amount, runs))
-        self.print_block(workload, phase, units, amount, runs)
+                runs[name].append(run(make(rep), self.env, self.az if workload != "W5" else None))
+        wall = lambda tool: statistics.median(r["wall"] for r in runs[tool])
+        vs_ceiling = {c: wall(c) / wall("batchout") for c in ceilings}
+        self.results.append({"workload": workload, "phase": phase, "units": units, "amount": amount,
+                             "runs": runs, "vs_ceiling": vs_ceiling})
+        self.print_block(workload, phase, units, amount, runs, vs_ceiling)
 
-    def print_block(self, workload, phase, units, amount, runs):
+    def print_block(self, workload, phase, units, amount, runs, vs_ceiling):
         base = statistics.median(r["wall"] for r in runs["batchout"])
+        lag = "lag_max" in runs["batchout"][0]
         print(f"\n{workload} {phase}")
-        print(f"| tool | median s | vs batchout | {units}/s | client CPU s | peak RSS MiB | server CPU s | requests |")
-        print("|---|---|---|---|---|---|---|---|")
+        print(f"| tool | median s | vs batchout | {units}/s | client CPU s | peak RSS MiB | server CPU s | requests |"
+              + (" max lag s | p95 lag s |" if lag else ""))
+        print("|---|---|---|---|---|---|---|---|" + ("---|---|" if lag else ""))
         for name, rs in runs.items():
             med = lambda k: statistics.median(r[k] for r in rs)
             wall = med("wall")
-            print(f"| {name} | {wall:.2f} | {wall / base:.2f} | {amount / wall:.1f} | {med('cpu'):.2f} | "
-                  f"{med('rss'):.0f} | {med('server_cpu'):.2f} | {med('requests'):.0f} |")
+            row = (f"| {name} | {wall:.2f} | {wall / base:.2f} | {amount / wall:.1f} | {med('cpu'):.2f} | "
+                   f"{med('rss'):.0f} | {med('server_cpu'):.2f} | {med('requests'):.0f} |")
+            if lag:
+                row += f" {max(r['lag_max'] for r in rs):.2f} | {med('lag_p95'):.2f} |"
+            print(row)
+        for name, rs in runs.items():
+            unstored = max(r.get("unstored_bytes", 0) for r in rs)
+            if unstored:
+                print(f"{name}: {unstored} bytes of the file never seen stored")
+        if vs_ceiling:
+            print("batchout vs ceiling: " + ", ".join(f"{share:.0%} of {c}" for c, share in vs_ceiling.items()))
         sys.stdout.flush()
 
     # --- data ----------------------------------------------------------
     def make_file(self, path: Path, size: int):
-        rng = bytearray(os.urandom(0))  # deterministic below
-        seed = 0x9E3779B97F4A7C15
+        """A file of pseudo-random bytes from a fixed seed (xorshift), each MiB numbered."""
         block = bytearray()
-        x = seed
+        x = 0x9E3779B97F4A7C15
         while len(block) < MiB:
             x ^= (x << 13) & 0xFFFFFFFFFFFFFFFF
             x ^= x >> 7
@@ -175,7 +432,6 @@ class Bench:
                 block[:8] = i.to_bytes(8, "little")
                 f.write(block)
             f.write(block[: size % MiB])
-        del rng
 
     def make_tree(self, root: Path, folders: int, per_folder: int, size: int):
         data = bytes((i * 131 + 7) % 251 for i in range(size))
@@ -192,43 +448,71 @@ class Bench:
         data.mkdir()
         big = data / "big.bin"
         self.make_file(big, size)
+        blocks = split_blocks(big, data / "blocks")
+        block_list = data / "blocklist.xml"
+        block_list.write_text(block_list_xml(len(blocks)))
         blob = "t/$TaskOutput/big.bin"
         quoted = urllib.parse.quote(blob)
 
         def up(tool):
             def make(rep):
                 job, container = self.job(f"w1up-{tool}-{rep}")
-                if tool == "batchout":
-                    return [str(BATCHOUT), "save", "--job", job, "--task", "t", "big.bin"], data
+                if tool.startswith("batchout"):
+                    return Step(batchout(tool, "save", "--job", job, "--task", "t", "big.bin"), data)
                 if tool == "python":
-                    return self.py("up-file", container, blob, str(big)), data
+                    return Step(self.py("up-file", container, blob, str(big)), data)
                 if tool == "javascript":
-                    return self.js("up-file", container, blob, str(big)), data
+                    return Step(self.js("up-file", container, blob, str(big)), data)
                 base, sas = self.sas(job)
-                return (f"curl -sf -X PUT -T big.bin -H 'x-ms-blob-type: BlockBlob' -H 'x-ms-version: 2021-12-02' "
-                        f"'{base}/{quoted}?{sas}'"), data
+                url = f"{base}/{quoted}"
+                if tool == "curl":
+                    return Step(["curl", "-sSf", "-T", str(big), "-H", "x-ms-blob-type: BlockBlob", "-H", API_VERSION,
+                                 f"{url}?{sas}"], data)
+                config = data / f"blocks-{rep}.cfg"
+                write_curl_config(config, [
+                    [("header", API_VERSION), ("header", f"Content-MD5: {md5}"), ("upload-file", str(path)),
+                     ("url", f"{url}?comp=block&blockid={urllib.parse.quote(block_id(i), safe='')}&{sas}")]
+                    for i, (path, md5) in enumerate(blocks)])
+                commit = ["curl", "-sSf", "-X", "PUT", "--data-binary", f"@{block_list}", "-H", API_VERSION,
+                          f"{url}?comp=blocklist&{sas}"]
+                return Step(f"{shlex.join(curl_parallel(config, BLOCK_CONCURRENCY))} && {shlex.join(commit)}", data)
             return make
 
-        tools = ["batchout", "python", "javascript", "curl"]
-        self.record("W1", f"upload {self.args.w1_mib} MiB", "MB", size / 1e6, [(t, up(t)) for t in tools])
+        tools = ["batchout", "batchout-crc64", "python", "javascript", "curl", "curl-blocks"]
+        self.record("W1", f"upload {self.args.w1_mib} MiB", "MB", size / 1e6, [(t, up(t)) for t in tools],
+                    ceilings=["curl", "curl-blocks"])
+        shutil.rmtree(data / "blocks")
         job, container = self.job("w1src")
         subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "t", "big.bin"], env=self.env, cwd=data,
                        check=True, stdout=subprocess.DEVNULL)
         base, sas = self.sas(job)
+        url = f"{base}/{quoted}?{sas}"
 
         def down(tool):
             def make(rep):
                 out = data / f"down-{tool}-{rep}.bin"
+                check = lambda: consume_file(big, [out])
                 if tool == "batchout":
-                    return [str(BATCHOUT), "get", "--job", job, "--task", "t", "big.bin", "-o", str(out)], data
+                    return Step([str(BATCHOUT), "get", "--job", job, "--task", "t", "big.bin", "-o", str(out)], data,
+                                check=check)
                 if tool == "python":
-                    return self.py("down-file", container, blob, str(out)), data
+                    return Step(self.py("down-file", container, blob, str(out)), data, check=check)
                 if tool == "javascript":
-                    return self.js("down-file", container, blob, str(out)), data
-                return f"curl -sf -o '{out}' '{base}/{quoted}?{sas}'", data
+                    return Step(self.js("down-file", container, blob, str(out)), data, check=check)
+                if tool == "curl":
+                    return Step(["curl", "-sSf", "-o", str(out), url], data, check=check)
+                parts = [data / f"part-{rep}-{i:06d}" for i in range(len(blocks))]
+                config = data / f"ranges-{rep}.cfg"
+                write_curl_config(config, [
+                    [("range", f"{i * BLOCK_SIZE}-{min(size, (i + 1) * BLOCK_SIZE) - 1}"), ("url", url),
+                     ("output", str(part))]
+                    for i, part in enumerate(parts)])
+                return Step(curl_parallel(config, BLOCK_CONCURRENCY), data, check=lambda: consume_file(big, parts))
             return make
 
-        self.record("W1", f"download {self.args.w1_mib} MiB", "MB", size / 1e6, [(t, down(t)) for t in tools])
+        tools = ["batchout", "python", "javascript", "curl", "curl-ranges"]
+        self.record("W1", f"download {self.args.w1_mib} MiB", "MB", size / 1e6, [(t, down(t)) for t in tools],
+                    ceilings=["curl", "curl-ranges"])
         shutil.rmtree(data)
 
     def w2(self):
@@ -237,38 +521,47 @@ class Bench:
         data = self.work / "w2"
         tree = data / "tree"
         self.make_tree(tree, folders, per, 64 * 1024)
+        files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
         prefix = "t/$TaskOutput/"
         self.tree = tree
 
         def up(tool):
             def make(rep):
                 job, container = self.job(f"w2up-{tool}-{rep}")
-                if tool == "batchout":
-                    return [str(BATCHOUT), "save", "--job", job, "--task", "t", "--pattern", "tree/**/*"], data
+                if tool.startswith("batchout"):
+                    return Step(batchout(tool, "save", "--job", job, "--task", "t", "--pattern", "tree/**/*"), data)
                 if tool == "python":
-                    return self.py("up-tree", container, prefix, str(tree)), data
+                    return Step(self.py("up-tree", container, prefix, str(tree)), data)
                 if tool == "javascript":
-                    return self.js("up-tree", container, prefix, str(tree)), data
+                    return Step(self.js("up-tree", container, prefix, str(tree)), data)
                 base, sas = self.sas(job)
-                return (f"cd tree && find . -type f | sed 's|^./||' | xargs -P 8 -I{{}} curl -sf -X PUT -T {{}} "
-                        f"-H 'x-ms-blob-type: BlockBlob' -H 'x-ms-version: 2021-12-02' "
-                        f"'{base}/t/%24TaskOutput/{{}}?{sas}'"), data
+                config = data / f"up-{rep}.cfg"
+                # curl-checked sends what batchout sends: the body's MD5 and its SHA-256 as metadata.
+                extra = lambda f: ([("header", f"Content-MD5: {checksums[f][0]}"),
+                                    ("header", f"x-ms-meta-sha256: {checksums[f][1]}")]
+                                   if tool == "curl-checked" else [])
+                write_curl_config(config, [
+                    [("header", "x-ms-blob-type: BlockBlob"), ("header", API_VERSION), *extra(f),
+                     ("upload-file", str(tree / f)), ("url", f"{base}/{urllib.parse.quote(prefix + f)}?{sas}")]
+                    for f in files])
+                return Step(curl_parallel(config, W2_PARALLEL), data)
             return make
 
-        tools = ["batchout", "python", "javascript", "curl"]
-        self.record("W2", f"upload {count} x 64 KiB", "files", count, [(t, up(t)) for t in tools])
+        checksums = {f: file_checksums(tree / f) for f in files}
+        tools = ["batchout", "batchout-crc64", "python", "javascript", "curl-parallel", "curl-checked"]
+        self.record("W2", f"upload {count} x 64 KiB", "files", count, [(t, up(t)) for t in tools],
+                    ceilings=["curl-parallel", "curl-checked"])
         job, container = self.job("w2src")
         subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "t", "--pattern", "tree/**/*"], env=self.env,
                        cwd=data, check=True, stdout=subprocess.DEVNULL)
-        self.w2_source = (job, container)
 
         def listing(tool):
             def make(rep):
                 if tool == "batchout":
-                    return [str(BATCHOUT), "ls", "--job", job, "--task", "t", "--kind", "TaskOutput"], data
+                    return Step([str(BATCHOUT), "ls", "--job", job, "--task", "t", "--kind", "TaskOutput"], data)
                 if tool == "python":
-                    return self.py("list", container, prefix), data
-                return self.js("list", container, prefix), data
+                    return Step(self.py("list", container, prefix), data)
+                return Step(self.js("list", container, prefix), data)
             return make
 
         self.record("W2", f"list {count}", "names", count, [(t, listing(t)) for t in ["batchout", "python", "javascript"]])
@@ -277,19 +570,25 @@ class Bench:
         def down(tool):
             def make(rep):
                 dest = data / f"down-{tool}-{rep}"
+                check = lambda: consume_tree(tree, dest)
                 if tool == "batchout":
-                    return [str(BATCHOUT), "download", "--job", job, "--task", "t", "--kind", "TaskOutput",
-                            "--dest", str(dest)], data
+                    return Step([str(BATCHOUT), "download", "--job", job, "--task", "t", "--kind", "TaskOutput",
+                                 "--dest", str(dest)], data, check=check)
                 if tool == "python":
-                    return self.py("down-tree", container, prefix, str(dest)), data
+                    return Step(self.py("down-tree", container, prefix, str(dest)), data, check=check)
                 if tool == "javascript":
-                    return self.js("down-tree", container, prefix, str(dest)), data
-                return (f"cd tree && find . -type f | sed 's|^./||' | xargs -P 8 -I{{}} sh -c "
-                        f"'mkdir -p \"{dest}/$(dirname {{}})\" && curl -sf -o \"{dest}/{{}}\" "
-                        f"\"{base}/t/%24TaskOutput/{{}}?{sas}\"'"), data
+                    return Step(self.js("down-tree", container, prefix, str(dest)), data, check=check)
+                config = data / f"down-{rep}.cfg"
+                write_curl_config(config, [
+                    [("create-dirs", None), ("url", f"{base}/{urllib.parse.quote(prefix + f)}?{sas}"),
+                     ("output", str(dest / f))]
+                    for f in files])
+                return Step(curl_parallel(config, W2_PARALLEL), data, check=check)
             return make
 
-        self.record("W2", f"download {count} x 64 KiB", "files", count, [(t, down(t)) for t in tools])
+        self.record("W2", f"download {count} x 64 KiB", "files", count,
+                    [(t, down(t)) for t in ["batchout", "python", "javascript", "curl-parallel"]],
+                    ceilings=["curl-parallel"])
 
     def w3(self):
         count = self.args.w3_names
@@ -304,10 +603,10 @@ class Bench:
         def listing(tool):
             def make(rep):
                 if tool == "batchout":
-                    return [str(BATCHOUT), "ls", "--job", job, "--task", "t", "--kind", "TaskOutput"], data
+                    return Step([str(BATCHOUT), "ls", "--job", job, "--task", "t", "--kind", "TaskOutput"], data)
                 if tool == "python":
-                    return self.py("list", container, prefix), data
-                return self.js("list", container, prefix), data
+                    return Step(self.py("list", container, prefix), data)
+                return Step(self.js("list", container, prefix), data)
             return make
 
         self.record("W3", f"list {count}", "names", count, [(t, listing(t)) for t in ["batchout", "python", "javascript"]])
@@ -316,24 +615,22 @@ class Bench:
         seconds = self.args.w4_seconds
         data = self.work / "w4"
         data.mkdir()
-        writer = (f"python3 -c \"import time,sys\nf=open(sys.argv[1],'a')\nfor s in range({seconds}):\n"
-                  f"  t=time.time()\n  for i in range(100): f.write('%d line %d of the log\\n' % (s, i)); f.flush(); "
-                  f"time.sleep(0.01)\n\" ")
 
         def track(tool):
             def make(rep):
                 job, container = self.job(f"w4-{tool}-{rep}")
                 log = data / f"log-{tool}-{rep}.txt"
                 log.write_text("")
-                # The writer runs beside the tracker; the tracker's own cost is measured.
-                subprocess.Popen(writer + str(log), shell=True, cwd=data)
-                if tool == "batchout":
-                    return ([str(BATCHOUT), "track", "--job", job, "--task", "t", "--kind", "TaskLog", "--interval",
-                             "1s", log.name, "--", "sleep", str(seconds + 1)], data)
                 blob = f"t/$TaskLog/{log.name}"
+                base, sas = self.sas(job)
+                # The log grows from this process beside the tracker; the tracker's own cost is measured.
+                watch = LagWatch(log, f"{base}/{urllib.parse.quote(blob)}?{sas}", seconds)
+                if tool == "batchout":
+                    return Step([str(BATCHOUT), "track", "--job", job, "--task", "t", "--kind", "TaskLog", "--interval",
+                                 "1s", log.name, "--", "sleep", str(seconds + 1)], data, watch=watch)
                 if tool == "python":
-                    return self.py("track", container, blob, str(log), str(seconds)), data
-                return self.js("track", container, blob, str(log), str(seconds)), data
+                    return Step(self.py("track", container, blob, str(log), str(seconds)), data, watch=watch)
+                return Step(self.js("track", container, blob, str(log), str(seconds)), data, watch=watch)
             return make
 
         self.record("W4", f"track a log {seconds} s", "s", seconds,
@@ -348,9 +645,9 @@ class Bench:
             def make(rep):
                 dest = self.work / f"w5-{tool}-{rep}"
                 if tool == "batchout":
-                    return [str(BATCHOUT), "save", "--store", str(dest), "--job", "j", "--task", "t", "--pattern",
-                            "tree/**/*"], data
-                return ["cp", "-r", str(tree), str(dest)], data
+                    return Step([str(BATCHOUT), "save", "--store", str(dest), "--job", "j", "--task", "t", "--pattern",
+                                 "tree/**/*"], data)
+                return Step(["cp", "-r", str(tree), str(dest)], data)
             return make
 
         self.record("W5", "local store vs cp -r", "MB", size / 1e6, [(t, copy(t)) for t in ["batchout", "cp"]])
@@ -371,15 +668,16 @@ def main():
     bench = Bench(args, work, azurite)
     try:
         print(f"# batchout bench: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
-              f"median of {args.runs}, Azurite on 127.0.0.1:{azurite.port}")
+              f"median of {args.runs}, Azurite on 127.0.0.1:{azurite.port}, "
+              f"curl blocks and ranges of {BLOCK_SIZE / MiB:g} MiB x {BLOCK_CONCURRENCY}")
         only = args.only.split(",")
         for name in ["W1", "W2", "W3", "W4", "W5"]:
-            if name in only or (name == "W5" and "W2" in only and "W5" in only):
+            if name in only:
                 if name == "W5" and not hasattr(bench, "tree"):
                     bench.w2()
                 getattr(bench, name.lower())()
         if args.json:
-            Path(args.json).write_text(json.dumps(bench.results, indent=1, default=str))
+            Path(args.json).write_text(json.dumps(bench.results, indent=1))
     finally:
         azurite.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -40,6 +40,22 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DURATION")]
     pub deadline: Option<String>,
 
+    /// The size of the blocks a large file moves in, up and down, 64KiB to
+    /// 4000MiB, e.g. 16MiB [env: BATCHOUT_BLOCK_SIZE] [default: 8MiB].
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub block_size: Option<String>,
+
+    /// How many blocks of one large file move at once, 1 to 64 [env:
+    /// BATCHOUT_BLOCK_CONCURRENCY] [default: 4].
+    #[arg(long, global = true, value_name = "N")]
+    pub block_concurrency: Option<String>,
+
+    /// Show no progress bar. One is shown on stderr, while files move, only
+    /// when stderr is a terminal and --json is not given [env:
+    /// BATCHOUT_PROGRESS=0].
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -102,6 +118,8 @@ pub enum Command {
         /// (`../stdout.txt` as `stdout.txt`).
         #[arg(value_name = "FILE", value_parser = any_path())]
         files: Vec<PathBuf>,
+        #[command(flatten)]
+        files_at_once: FilesAtOnce,
     },
     /// Save text (an argument, or standard input) as an output.
     SaveText {
@@ -132,6 +150,8 @@ pub enum Command {
         /// How often the logs are flushed while the command runs (1s at least).
         #[arg(long, value_name = "DURATION", default_value = "15s")]
         interval: String,
+        #[command(flatten)]
+        files_at_once: FilesAtOnce,
         /// The command and its arguments, after `--`. Run directly, not by a shell.
         #[arg(required = true, last = true, value_name = "CMD")]
         command: Vec<std::ffi::OsString>,
@@ -202,9 +222,8 @@ pub enum Command {
         /// The folder to download into (created if needed).
         #[arg(long, value_name = "DIR")]
         dest: PathBuf,
-        /// How many files to fetch at once.
-        #[arg(long, value_name = "N", default_value_t = batchout::DEFAULT_CONCURRENCY)]
-        concurrency: usize,
+        #[command(flatten)]
+        files_at_once: FilesAtOnce,
         /// Do not check the bytes against the SHA-256 recorded when each output
         /// was saved (fetch copies that no longer match it).
         #[arg(long)]
@@ -229,6 +248,21 @@ pub enum Command {
 /// A path, the empty one included, so that its refusal can say why.
 fn any_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
     clap::builder::OsStringValueParser::new().map(PathBuf::from)
+}
+
+/// How many files a command that moves many moves at once.
+#[derive(Debug, Args)]
+pub struct FilesAtOnce {
+    #[arg(long, value_name = "N", help = concurrency_help())]
+    pub concurrency: Option<String>,
+}
+
+/// The help of `--concurrency`, with the library's default.
+fn concurrency_help() -> String {
+    format!(
+        "How many files move at once, 1 or more [env: BATCHOUT_CONCURRENCY] [default: {}].",
+        batchout::DEFAULT_CONCURRENCY
+    )
 }
 
 /// The job whose container is meant.

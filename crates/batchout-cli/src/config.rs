@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use batchout::{
-    JobId, JobOutputs, NamingError, OutputKind, Outputs, RetrySettings, Scope, Store, TaskId,
+    JobId, JobOutputs, NamingError, OutputKind, Outputs, Scope, Store, StoreSettings, TaskId,
 };
 
 use crate::cli::{Cli, Target};
@@ -15,18 +15,33 @@ pub const JOB_ENV: &str = "AZ_BATCH_JOB_ID";
 /// The variable Batch sets to the task id of a task.
 pub const TASK_ENV: &str = "AZ_BATCH_TASK_ID";
 
+/// The variable that sets how many files move at once when `--concurrency` is
+/// not given.
+pub const CONCURRENCY_ENV: &str = "BATCHOUT_CONCURRENCY";
+/// The variable that turns progress bars off when `0` (or `false`, `no`, `off`).
+pub const PROGRESS_ENV: &str = "BATCHOUT_PROGRESS";
+
 /// What every command that touches storage needs.
 #[derive(Debug, Clone)]
 pub struct Context {
     /// The store named by `--store`, `BATCHOUT_STORE` or the default.
     pub store: Arc<dyn Store>,
+    /// Whether a transfer may show a progress bar (see [`progress_wanted`]);
+    /// one is drawn only on a terminal.
+    pub progress: bool,
 }
 
 impl Context {
-    /// Opens the store, retrying and timing its requests by `retry`.
-    pub fn new(store: Option<&str>, retry: &RetrySettings) -> anyhow::Result<Self> {
+    /// Opens the store, retrying, timing and moving its requests by
+    /// `settings`; transfers show progress when `progress`.
+    pub fn new(
+        store: Option<&str>,
+        settings: &StoreSettings,
+        progress: bool,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
-            store: batchout::open_default_with(store, retry)?,
+            store: batchout::open_default_with(store, settings)?,
+            progress,
         })
     }
 
@@ -45,11 +60,12 @@ impl Context {
     }
 }
 
-/// The retry flags (`--retries`, `--timeout`, `--deadline`), checked by the
-/// parsers of the `BATCHOUT_*` variables, so both accept the same values; what
-/// the flags leave unset comes from those variables when the store is opened.
-pub fn retry_settings(cli: &Cli) -> anyhow::Result<RetrySettings> {
-    let mut settings = RetrySettings::default();
+/// The store flags (`--retries`, `--timeout`, `--deadline`, `--block-size`,
+/// `--block-concurrency`), checked by the parsers of the `BATCHOUT_*`
+/// variables, so both accept the same values; what the flags leave unset comes
+/// from those variables when the store is opened.
+pub fn store_settings(cli: &Cli) -> anyhow::Result<StoreSettings> {
+    let mut settings = StoreSettings::default();
     let bad = |flag: &str, reason: String| UsageError::new(format!("--{flag}: {reason}"));
     if let Some(text) = &cli.retries {
         let attempts = batchout::parse_attempts(text).map_err(|r| bad("retries", r))?;
@@ -63,7 +79,48 @@ pub fn retry_settings(cli: &Cli) -> anyhow::Result<RetrySettings> {
         let deadline = batchout::parse_duration(text).map_err(|r| bad("deadline", r))?;
         settings = settings.with_deadline(deadline);
     }
+    if let Some(text) = &cli.block_size {
+        let size = batchout::parse_block_size(text).map_err(|r| bad("block-size", r))?;
+        settings = settings.with_block_size(size);
+    }
+    if let Some(text) = &cli.block_concurrency {
+        let blocks =
+            batchout::parse_block_concurrency(text).map_err(|r| bad("block-concurrency", r))?;
+        settings = settings.with_block_concurrency(blocks);
+    }
     Ok(settings)
+}
+
+/// How many files move at once: `--concurrency`, else `BATCHOUT_CONCURRENCY`,
+/// else [`batchout::DEFAULT_CONCURRENCY`]; a whole number, 1 or more.
+pub fn concurrency(flag: Option<&str>) -> anyhow::Result<usize> {
+    let (text, source) = match (flag, from_env(CONCURRENCY_ENV)) {
+        (Some(text), _) => (text.to_owned(), "--concurrency"),
+        (None, Some(text)) => (text, CONCURRENCY_ENV),
+        (None, None) => return Ok(batchout::DEFAULT_CONCURRENCY),
+    };
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(UsageError::new(format!(
+            "{source}: {text:?} is not a number of files at once; give a whole number, 1 or more (default {})",
+            batchout::DEFAULT_CONCURRENCY
+        ))
+        .into()),
+    }
+}
+
+/// Whether transfers may show a progress bar: not with `--json` (a script is
+/// reading), `--no-progress`, or `BATCHOUT_PROGRESS` set to `0`, `false`, `no`
+/// or `off`. Even then one is drawn only when standard error is a terminal
+/// (see [`crate::progress`]).
+pub fn progress_wanted(cli: &Cli) -> bool {
+    let off_by_env = from_env(PROGRESS_ENV).is_some_and(|value| {
+        matches!(
+            value.trim().to_ascii_lowercase().as_str(),
+            "0" | "false" | "no" | "off"
+        )
+    });
+    !(cli.json || cli.no_progress || off_by_env)
 }
 
 fn from_env(name: &str) -> Option<String> {

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod exit;
 mod print;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -44,7 +45,7 @@ fn init_logging(verbose: u8) {
             verbose,
             std::env::var("BATCHOUT_LOG").ok().as_deref(),
         ))
-        .with_writer(std::io::stderr)
+        .with_writer(progress::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();

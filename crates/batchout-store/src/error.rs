@@ -149,11 +149,11 @@ pub enum Error {
         path: PathBuf,
     },
     /// The service found that the body of an upload request did not match the
-    /// checksum sent with it (Azure: `400 Md5Mismatch`): the bytes were
+    /// checksum sent with it (Azure: `400 Md5Mismatch` or `Crc64Mismatch`): the bytes were
     /// corrupted on the way. The request was refused, so nothing corrupt was
     /// stored.
     #[error(
-        "the bytes sent to {operation} {target} were corrupted on the way to {store} (the service's MD5 of the request differs from batchout's, Md5Mismatch); nothing corrupt was stored; try again, and check the network or any proxy in between if it persists"
+        "the bytes sent to {operation} {target} were corrupted on the way to {store} (the service's checksum of the request differs from batchout's); nothing corrupt was stored; try again, and check the network or any proxy in between if it persists"
     )]
     CorruptedInTransit {
         /// The store, as displayed (secrets redacted).

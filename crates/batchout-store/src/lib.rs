@@ -34,6 +34,7 @@ pub mod conformance;
 mod error;
 mod local;
 mod open;
+mod progress;
 mod types;
 
 use std::fmt;
@@ -46,12 +47,16 @@ use futures::stream::BoxStream;
 
 pub use azure::{AzureOptions, AzureStore};
 pub use batchout_naming::ContainerName;
+pub use checksum::RequestChecksum;
 pub use error::{Error, Result};
 pub use local::LocalStore;
 pub use open::{
-    DEADLINE_ENV, DEFAULT_LOCAL_STORE, IDLE_TIMEOUT_ENV, RETRIES_ENV, RetrySettings, TIMEOUT_ENV,
-    open, open_configured, open_configured_with, parse_attempts, parse_duration,
+    BLOCK_CONCURRENCY_ENV, BLOCK_SIZE_ENV, CHECKSUM_ENV, DEADLINE_ENV, DEFAULT_LOCAL_STORE,
+    IDLE_TIMEOUT_ENV, RETRIES_ENV, SYNC_ENV, StoreSettings, TIMEOUT_ENV, open, open_configured,
+    open_configured_with, parse_attempts, parse_block_concurrency, parse_block_size,
+    parse_duration,
 };
+pub use progress::{Progress, ProgressSnapshot};
 pub use types::{
     BlobName, BlobType, Capabilities, GetResult, ListResult, Location, ObjectMeta, PutOptions,
     PutSource, SecretUrl,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::azure::RetryPolicy;
 use crate::azure::config::{self, EnvLookup};
-use crate::{AzureOptions, AzureStore, Error, LocalStore, Result, Store};
+use crate::{AzureOptions, AzureStore, Error, LocalStore, RequestChecksum, Result, Store};
 
 /// The local directory used when no store is named.
 pub const DEFAULT_LOCAL_STORE: &str = "./batchout-data";
@@ -20,30 +20,54 @@ pub const TIMEOUT_ENV: &str = "BATCHOUT_TIMEOUT";
 pub const IDLE_TIMEOUT_ENV: &str = "BATCHOUT_IDLE_TIMEOUT";
 /// The longest one operation may take across all its attempts (`5m`).
 pub const DEADLINE_ENV: &str = "BATCHOUT_DEADLINE";
+/// The size of the blocks large files move in (`8MiB`).
+pub const BLOCK_SIZE_ENV: &str = "BATCHOUT_BLOCK_SIZE";
+/// How many blocks of one file move at once (`4`).
+pub const BLOCK_CONCURRENCY_ENV: &str = "BATCHOUT_BLOCK_CONCURRENCY";
 
-/// How requests to a remote store are retried and timed, as a user set it;
-/// what is not set comes from the environment ([`RETRIES_ENV`],
-/// [`TIMEOUT_ENV`], [`IDLE_TIMEOUT_ENV`], [`DEADLINE_ENV`]), else from
-/// [`RetryPolicy::default`].
+/// The checksum upload requests carry: `md5` or `crc64` (unset: by endpoint).
+pub const CHECKSUM_ENV: &str = "BATCHOUT_CHECKSUM";
+
+/// Whether the local directory store syncs each put to disk: `1` or `0` (unset:
+/// by file system; see `LocalStore::sync_puts`).
+pub const SYNC_ENV: &str = "BATCHOUT_SYNC";
+
+/// The smallest block size accepted.
+const MIN_BLOCK_SIZE: u64 = 64 * 1024;
+/// The largest block size accepted (the most one Put Block may carry).
+const MAX_BLOCK_SIZE: u64 = 4000 * 1024 * 1024;
+/// The most blocks of one file accepted in flight at once.
+const MAX_BLOCK_CONCURRENCY: usize = 64;
+
+/// How a remote store is used, as a user set it: how requests are retried and
+/// timed, and how large files move (block size, blocks at once). What is not
+/// set comes from the environment ([`RETRIES_ENV`], [`TIMEOUT_ENV`],
+/// [`IDLE_TIMEOUT_ENV`], [`DEADLINE_ENV`], [`BLOCK_SIZE_ENV`],
+/// [`BLOCK_CONCURRENCY_ENV`], [`CHECKSUM_ENV`], [`SYNC_ENV`]), else from [`RetryPolicy::default`] and
+/// [`AzureOptions::default`].
 ///
 /// ```
 /// use std::time::Duration;
-/// use batchout_store::RetrySettings;
+/// use batchout_store::StoreSettings;
 ///
-/// let settings = RetrySettings::default()
+/// let settings = StoreSettings::default()
 ///     .with_attempts(10)
 ///     .with_timeout(Duration::from_secs(20));
 /// assert_eq!(settings.policy().attempts, 10);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RetrySettings {
+pub struct StoreSettings {
     attempts: Option<u32>,
     timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     deadline: Option<Duration>,
+    block_size: Option<u64>,
+    block_concurrency: Option<usize>,
+    checksum: Option<RequestChecksum>,
+    sync_puts: Option<bool>,
 }
 
-impl RetrySettings {
+impl StoreSettings {
     /// Attempts in all for one request, the first included (at least 1).
     pub fn with_attempts(mut self, attempts: u32) -> Self {
         self.attempts = Some(attempts);
@@ -65,6 +89,35 @@ impl RetrySettings {
     /// The longest one operation may take across all its attempts.
     pub fn with_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// The size of the blocks a large file moves in, up and down (see
+    /// [`parse_block_size`] for the range accepted).
+    pub fn with_block_size(mut self, bytes: u64) -> Self {
+        self.block_size = Some(bytes);
+        self
+    }
+
+    /// How many blocks of one file move at once (see
+    /// [`parse_block_concurrency`]).
+    pub fn with_block_concurrency(mut self, blocks: usize) -> Self {
+        self.block_concurrency = Some(blocks);
+        self
+    }
+
+    /// The checksum every upload request carries (see [`RequestChecksum`];
+    /// unset, it is chosen by endpoint).
+    pub fn with_checksum(mut self, checksum: RequestChecksum) -> Self {
+        self.checksum = Some(checksum);
+        self
+    }
+
+    /// Whether the local directory store syncs each put to disk before it is
+    /// renamed into place (see [`LocalStore::sync_puts`]; unset, it is chosen
+    /// by file system).
+    pub fn with_sync_puts(mut self, sync: bool) -> Self {
+        self.sync_puts = Some(sync);
         self
     }
 
@@ -93,6 +146,35 @@ impl RetrySettings {
         settings.timeout = duration(TIMEOUT_ENV)?;
         settings.idle_timeout = duration(IDLE_TIMEOUT_ENV)?;
         settings.deadline = duration(DEADLINE_ENV)?;
+        if let Some(value) = env(BLOCK_SIZE_ENV) {
+            let size = parse_block_size(&value)
+                .map_err(|reason| invalid(BLOCK_SIZE_ENV, &value, reason))?;
+            settings.block_size = Some(size);
+        }
+        if let Some(value) = env(BLOCK_CONCURRENCY_ENV) {
+            let blocks = parse_block_concurrency(&value)
+                .map_err(|reason| invalid(BLOCK_CONCURRENCY_ENV, &value, reason))?;
+            settings.block_concurrency = Some(blocks);
+        }
+        if let Some(value) = env(SYNC_ENV) {
+            let sync = match value.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(invalid(
+                        SYNC_ENV,
+                        &value,
+                        "give 1 to sync every put to disk, or 0 not to".into(),
+                    ));
+                }
+            };
+            settings.sync_puts = Some(sync);
+        }
+        if let Some(value) = env(CHECKSUM_ENV) {
+            let checksum = RequestChecksum::parse(&value)
+                .map_err(|reason| invalid(CHECKSUM_ENV, &value, reason))?;
+            settings.checksum = Some(checksum);
+        }
         Ok(settings)
     }
 
@@ -103,7 +185,36 @@ impl RetrySettings {
             timeout: self.timeout.or(fallback.timeout),
             idle_timeout: self.idle_timeout.or(fallback.idle_timeout),
             deadline: self.deadline.or(fallback.deadline),
+            block_size: self.block_size.or(fallback.block_size),
+            block_concurrency: self.block_concurrency.or(fallback.block_concurrency),
+            checksum: self.checksum.or(fallback.checksum),
+            sync_puts: self.sync_puts.or(fallback.sync_puts),
         }
+    }
+
+    /// A local directory store at `root`, with these settings.
+    pub fn local_store(&self, root: PathBuf) -> LocalStore {
+        let store = LocalStore::new(root);
+        match self.sync_puts {
+            Some(sync) => store.sync_puts(sync),
+            None => store,
+        }
+    }
+
+    /// The Azure options: these settings over [`AzureOptions::default`].
+    pub fn azure_options(&self) -> AzureOptions {
+        let mut options = AzureOptions {
+            retry: self.policy(),
+            ..AzureOptions::default()
+        };
+        if let Some(size) = self.block_size {
+            options.block_size = size.clamp(MIN_BLOCK_SIZE, MAX_BLOCK_SIZE);
+        }
+        if let Some(blocks) = self.block_concurrency {
+            options.block_concurrency = blocks.clamp(1, MAX_BLOCK_CONCURRENCY);
+        }
+        options.checksum = self.checksum.or(options.checksum);
+        options
     }
 
     /// The policy: these settings over [`RetryPolicy::default`].
@@ -122,6 +233,57 @@ impl RetrySettings {
             policy.deadline = deadline;
         }
         policy
+    }
+}
+
+/// A block size: bytes, or a number with a unit (`KiB`, `MiB`, `GiB`, or
+/// `K`, `M`, `G` for the same), from 64 KiB to 4000 MiB.
+///
+/// # Errors
+///
+/// Why it is not one, and what to write instead.
+pub fn parse_block_size(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit_bytes: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1024,
+        "m" | "mib" | "mb" => 1024 * 1024,
+        "g" | "gib" | "gb" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size; write bytes or a number with KiB, MiB or GiB, as in 8MiB"
+            ));
+        }
+    };
+    let bytes = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_bytes))
+        .ok_or_else(|| format!("{text:?} is not a size; write a whole number, as in 8MiB"))?;
+    if (MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!(
+            "{text:?} is outside what Azure blocks allow here; give 64KiB to 4000MiB"
+        ))
+    }
+}
+
+/// A number of blocks of one file at once, from 1 to 64.
+///
+/// # Errors
+///
+/// Why it is not one, and what to write instead.
+pub fn parse_block_concurrency(text: &str) -> std::result::Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_BLOCK_CONCURRENCY).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of blocks at once; give a whole number from 1 to {MAX_BLOCK_CONCURRENCY}"
+        )),
     }
 }
 
@@ -172,7 +334,7 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
 /// [`Error::InvalidStoreUrl`] saying what is wrong; no secret is ever in it.
 pub fn open(url: &str) -> Result<Arc<dyn Store>> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    open_with(url, &env, &RetrySettings::from_env(&env)?)
+    open_with(url, &env, &StoreSettings::from_env(&env)?)
 }
 
 /// Opens the store named by `explicit` (a `--store` flag), else the
@@ -184,7 +346,7 @@ pub fn open(url: &str) -> Result<Arc<dyn Store>> {
 ///
 /// As [`open`].
 pub fn open_configured(explicit: Option<&str>) -> Result<Arc<dyn Store>> {
-    open_configured_with(explicit, &RetrySettings::default())
+    open_configured_with(explicit, &StoreSettings::default())
 }
 
 /// As [`open_configured`], with retry settings that take precedence over the
@@ -196,10 +358,10 @@ pub fn open_configured(explicit: Option<&str>) -> Result<Arc<dyn Store>> {
 /// valid.
 pub fn open_configured_with(
     explicit: Option<&str>,
-    settings: &RetrySettings,
+    settings: &StoreSettings,
 ) -> Result<Arc<dyn Store>> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let settings = settings.clone().or(RetrySettings::from_env(&env)?);
+    let settings = settings.clone().or(StoreSettings::from_env(&env)?);
     if let Some(url) = explicit
         .map(str::to_owned)
         .or_else(|| env("BATCHOUT_STORE"))
@@ -207,19 +369,12 @@ pub fn open_configured_with(
         return open_with(&url, &env, &settings);
     }
     if let Some(target) = config::from_env(&env)? {
-        return Ok(Arc::new(AzureStore::new(target, azure_options(&settings))?));
+        return Ok(Arc::new(AzureStore::new(target, settings.azure_options())?));
     }
     open_with(DEFAULT_LOCAL_STORE, &env, &settings)
 }
 
-fn azure_options(settings: &RetrySettings) -> AzureOptions {
-    AzureOptions {
-        retry: settings.policy(),
-        ..AzureOptions::default()
-    }
-}
-
-fn open_with(url: &str, env: EnvLookup<'_>, settings: &RetrySettings) -> Result<Arc<dyn Store>> {
+fn open_with(url: &str, env: EnvLookup<'_>, settings: &StoreSettings) -> Result<Arc<dyn Store>> {
     let invalid = |reason: &str| Error::InvalidStoreUrl {
         url: config::redact_url(url),
         reason: reason.to_owned(),
@@ -235,22 +390,22 @@ fn open_with(url: &str, env: EnvLookup<'_>, settings: &RetrySettings) -> Result<
                 "a file:// URL needs an absolute path, as in file:///data/outputs",
             ));
         }
-        return Ok(Arc::new(LocalStore::new(PathBuf::from(path))));
+        return Ok(Arc::new(settings.local_store(PathBuf::from(path))));
     }
     if url.starts_with("http://") || url.starts_with("https://") {
         let target = config::from_url(url, env)?;
-        return Ok(Arc::new(AzureStore::new(target, azure_options(settings))?));
+        return Ok(Arc::new(AzureStore::new(target, settings.azure_options())?));
     }
     if config::is_connection_string(url) {
         let target = config::from_connection_string(url)?;
-        return Ok(Arc::new(AzureStore::new(target, azure_options(settings))?));
+        return Ok(Arc::new(AzureStore::new(target, settings.azure_options())?));
     }
     if let Some((scheme, _)) = url.split_once("://") {
         return Err(invalid(&format!(
             "{scheme}:// stores are not supported; give a directory path, a file:/// URL, an https:// Azure URL or a connection string"
         )));
     }
-    Ok(Arc::new(LocalStore::new(PathBuf::from(url))))
+    Ok(Arc::new(settings.local_store(PathBuf::from(url))))
 }
 
 #[cfg(test)]
@@ -261,8 +416,8 @@ mod tests {
         None
     }
 
-    fn none() -> RetrySettings {
-        RetrySettings::default()
+    fn none() -> StoreSettings {
+        StoreSettings::default()
     }
 
     #[test]
@@ -273,8 +428,8 @@ mod tests {
             DEADLINE_ENV => Some("2m".to_owned()),
             _ => None,
         };
-        let from_env = RetrySettings::from_env(&env).expect("valid");
-        let flags = RetrySettings::default().with_attempts(3);
+        let from_env = StoreSettings::from_env(&env).expect("valid");
+        let flags = StoreSettings::default().with_attempts(3);
         let policy = flags.or(from_env).policy();
         assert_eq!(policy.attempts, 3, "a flag wins over the variable");
         assert_eq!(policy.request_timeout, Duration::from_secs(12));
@@ -295,15 +450,68 @@ mod tests {
             (DEADLINE_ENV, "0s", "positive duration"),
         ] {
             let env = |n: &str| (n == name).then(|| value.to_owned());
-            let err = RetrySettings::from_env(&env).expect_err(value).to_string();
+            let err = StoreSettings::from_env(&env).expect_err(value).to_string();
             assert!(err.contains(name) && err.contains(expected), "{err}");
         }
     }
 
     #[test]
+    fn block_settings_parse_sizes_and_counts_and_name_the_fix() {
+        assert_eq!(parse_block_size("8MiB"), Ok(8 * 1024 * 1024));
+        assert_eq!(parse_block_size(" 4 m "), Ok(4 * 1024 * 1024));
+        assert_eq!(parse_block_size("65536"), Ok(65536));
+        assert_eq!(parse_block_size("1GiB"), Ok(1024 * 1024 * 1024));
+        for bad in [
+            "",
+            "8 parsecs",
+            "1KiB",
+            "5000MiB",
+            "-1M",
+            "99999999999999999999G",
+        ] {
+            let reason = parse_block_size(bad).expect_err(bad);
+            assert!(reason.contains("MiB"), "{bad}: {reason}");
+        }
+        assert_eq!(parse_block_concurrency("16"), Ok(16));
+        assert!(parse_block_concurrency("0").is_err());
+        assert!(
+            parse_block_concurrency("65")
+                .unwrap_err()
+                .contains("1 to 64")
+        );
+
+        let env = |name: &str| match name {
+            BLOCK_SIZE_ENV => Some("16MiB".to_owned()),
+            BLOCK_CONCURRENCY_ENV => Some("2".to_owned()),
+            _ => None,
+        };
+        let options = StoreSettings::default()
+            .with_block_concurrency(8)
+            .or(StoreSettings::from_env(&env).expect("valid"))
+            .azure_options();
+        assert_eq!(options.block_size, 16 * 1024 * 1024, "from the environment");
+        assert_eq!(options.block_concurrency, 8, "the flag wins");
+        let bad = |name: &str| (name == BLOCK_SIZE_ENV).then(|| "huge".to_owned());
+        let err = StoreSettings::from_env(&bad).unwrap_err().to_string();
+        assert!(err.contains(BLOCK_SIZE_ENV), "{err}");
+    }
+
+    #[test]
+    fn the_sync_variable_takes_yes_or_no_and_names_the_fix() {
+        for (value, sync) in [("1", true), ("on", true), ("0", false), ("False", false)] {
+            let env = |name: &str| (name == SYNC_ENV).then(|| value.to_owned());
+            let settings = StoreSettings::from_env(&env).expect(value);
+            assert_eq!(settings.sync_puts, Some(sync), "{value}");
+        }
+        let env = |name: &str| (name == SYNC_ENV).then(|| "sometimes".to_owned());
+        let err = StoreSettings::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains(SYNC_ENV) && err.contains("give 1"), "{err}");
+    }
+
+    #[test]
     fn paths_and_file_urls_open_local_stores() {
         let store =
-            open_with("some/dir", &no_env, &RetrySettings::default()).expect("a path opens");
+            open_with("some/dir", &no_env, &StoreSettings::default()).expect("a path opens");
         assert!(store.to_string().contains("some/dir"), "{store}");
         let store = open_with("file:///tmp/x", &no_env, &none()).expect("a file URL opens");
         assert!(store.to_string().contains("/tmp/x"), "{store}");

@@ -10,7 +10,7 @@ use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
-use crate::{ContainerName, Error, Result};
+use crate::{ContainerName, Error, Progress, Result};
 
 /// The longest blob name Azure accepts, in characters.
 const MAX_NAME_CHARS: usize = 1024;
@@ -126,6 +126,8 @@ pub struct PutOptions {
     /// The content type to record, where the backend records one; when `None` the
     /// backend guesses from the name.
     pub content_type: Option<String>,
+    /// Where to count the bytes as the store accepts them, if anywhere.
+    pub progress: Option<Progress>,
 }
 
 impl PutOptions {
@@ -133,6 +135,19 @@ impl PutOptions {
     pub fn with_content_type(mut self, content_type: impl Into<String>) -> Self {
         self.content_type = Some(content_type.into());
         self
+    }
+
+    /// Counts the bytes into `progress` as the store accepts them.
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// Counts `bytes` accepted, if anyone is counting.
+    pub(crate) fn count(&self, bytes: u64) {
+        if let Some(progress) = &self.progress {
+            progress.add_bytes(bytes);
+        }
     }
 }
 

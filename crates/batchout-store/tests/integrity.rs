@@ -10,7 +10,8 @@ use base64::Engine;
 use batchout_store::azure::config::from_url;
 use batchout_store::conformance::fresh_container;
 use batchout_store::{
-    AzureOptions, AzureStore, BlobName, ContainerName, Error, Location, PutSource, Store,
+    AzureOptions, AzureStore, BlobName, ContainerName, Error, Location, PutSource, RequestChecksum,
+    Store,
 };
 use batchout_testkit::{Azurite, Fault, FaultProxy, Matcher, Rules};
 use bytes::Bytes;
@@ -20,10 +21,16 @@ use sha2::{Digest, Sha256};
 /// A store on `endpoint` with small requests, so a few MiB exercise every kind
 /// of upload: one Put Blob up to 1 MiB, else blocks of 256 KiB.
 fn small_requests(endpoint: &str) -> Arc<dyn Store> {
+    small_requests_checked_by(endpoint, None)
+}
+
+/// As [`small_requests`], with a chosen request checksum.
+fn small_requests_checked_by(endpoint: &str, checksum: Option<RequestChecksum>) -> Arc<dyn Store> {
     let target = from_url(endpoint, &|_| None).expect("the emulator endpoint parses");
     let mut options = AzureOptions::default();
     options.single_put_max = 1024 * 1024;
     options.block_size = 256 * 1024;
+    options.checksum = checksum;
     Arc::new(AzureStore::new(target, options).expect("a client"))
 }
 
@@ -183,7 +190,7 @@ async fn a_body_corrupted_every_time_fails_clearly_and_stores_nothing() {
     assert!(matches!(err, Error::CorruptedInTransit { .. }), "{err:?}");
     let shown = err.to_string();
     assert!(
-        shown.contains("corrupted on the way") && shown.contains("Md5Mismatch"),
+        shown.contains("corrupted on the way") && shown.contains("checksum"),
         "{shown}"
     );
     let log = at(&container, "t/log.txt");
@@ -379,4 +386,155 @@ async fn a_blob_replaced_while_a_cut_read_resumes_fails_rather_than_splicing() {
     let err = reading.bytes().await.unwrap_err();
     assert!(matches!(err, Error::ChangedDuringRead { .. }), "{err:?}");
     assert!(err.to_string().contains("read it again"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_read_is_one_request_up_to_a_block_and_ranges_beyond() {
+    let Some((proxy, store, container)) = through_proxy("read-pattern").await else {
+        return;
+    };
+    let block = 256 * 1024;
+    for (name, len) in [
+        ("one-block.bin", block),
+        ("empty.bin", 0),
+        ("many.bin", 13 * block + 11),
+    ] {
+        let content = data(len, 9);
+        let location = at(&container, &format!("t/{name}"));
+        store
+            .put(
+                &location,
+                PutSource::from(content.clone()),
+                &Default::default(),
+            )
+            .await
+            .expect("put");
+        proxy.reset_stats();
+        let got = store.get(&location, None).await.expect("get");
+        assert_eq!(
+            got.meta.size, len as u64,
+            "{name}: the size, from the read itself"
+        );
+        assert!(
+            got.verified().bytes().await.expect("read") == content,
+            "{name}: intact"
+        );
+        let log = proxy.log();
+        assert!(
+            log.iter().all(|r| r.method == "GET"),
+            "{name}: no existence check: {log:?}"
+        );
+        let expected = match len {
+            0 => 2, // a range of an empty blob is refused; it is asked for whole
+            _ => len.div_ceil(block),
+        };
+        assert_eq!(log.len(), expected, "{name}: one GET per block: {log:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blob_replaced_between_the_ranges_of_a_read_fails_rather_than_splicing() {
+    let Some((_proxy, store, container)) = through_proxy("replaced-ranges").await else {
+        return;
+    };
+    let location = at(&container, "t/ranges.bin");
+    let old = data(2_000_000, 10);
+    store
+        .put(&location, PutSource::from(old), &Default::default())
+        .await
+        .expect("put");
+    // The first range is asked for now; the others once the bytes are read.
+    let reading = store.get(&location, None).await.expect("get");
+    store
+        .put(
+            &location,
+            PutSource::from(data(2_000_000, 11)),
+            &Default::default(),
+        )
+        .await
+        .expect("replaced meanwhile");
+    let err = reading.bytes().await.unwrap_err();
+    assert!(matches!(err, Error::ChangedDuringRead { .. }), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crc64_checksums_are_the_services_own_and_catch_corruption_on_every_upload_kind() {
+    let Some(azurite) = Azurite::shared() else {
+        return;
+    };
+    let proxy = FaultProxy::start(azurite.addr());
+    let store = small_requests_checked_by(
+        &proxy.endpoint_for(&azurite.blob_endpoint()),
+        Some(RequestChecksum::Crc64),
+    );
+    let container = fresh_container(&*store, "crc64").await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let small = data(1000, 12);
+    let large = data(1024 * 1024 + 300 * 1024, 13);
+    let path = dir.path().join("large.bin");
+    std::fs::write(&path, &large).expect("write");
+    // Every kind of upload request is corrupted once on the way: the service
+    // must refuse each (so it checked the CRC-64 sent), and the retry store it.
+    proxy.set_rules(Rules {
+        corrupt_request_fraction: 1.0,
+        only_if: Some(Matcher::method("PUT").target_contains("comp=block&")),
+        fault_budget: Some(1),
+        ..Rules::default()
+    });
+    let (small_at, large_at, log_at) = (
+        at(&container, "a/small.bin"),
+        at(&container, "a/large.bin"),
+        at(&container, "a/log.txt"),
+    );
+    store
+        .put(&large_at, PutSource::File(path), &Default::default())
+        .await
+        .expect("put blocks");
+    proxy.set_rules(Rules {
+        corrupt_request_fraction: 1.0,
+        only_if: Some(Matcher::method("PUT").target_contains("small.bin")),
+        fault_budget: Some(1),
+        ..Rules::default()
+    });
+    store
+        .put(
+            &small_at,
+            PutSource::from(small.clone()),
+            &Default::default(),
+        )
+        .await
+        .expect("put blob");
+    store
+        .append(&log_at, Bytes::from_static(b"line\n"), 0)
+        .await
+        .expect("append");
+    proxy.set_rules(Rules {
+        corrupt_request_fraction: 1.0,
+        only_if: Some(Matcher::method("PUT").target_contains("comp=appendblock")),
+        fault_budget: Some(1),
+        ..Rules::default()
+    });
+    store
+        .append(&log_at, Bytes::from_static(b"more\n"), 5)
+        .await
+        .expect("append");
+
+    let log = proxy.log();
+    let refused = log
+        .iter()
+        .filter(|r| r.fault == Some(Fault::CorruptedRequest))
+        .map(|r| r.status)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        refused,
+        [Some(400); 3],
+        "each corrupted body was refused: {log:#?}"
+    );
+    assert!(
+        log.iter().all(|r| r.content_md5.is_none()),
+        "CRC-64 instead of MD5, never both"
+    );
+    assert!(read(&*store, &large_at).await.expect("read") == large);
+    assert!(read(&*store, &small_at).await.expect("read") == small);
+    assert_eq!(read(&*store, &log_at).await.expect("read"), "line\nmore\n");
 }

@@ -1,19 +1,29 @@
 //! Writing downloads to the local disk: atomically, and never outside the folder
 //! asked for.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use batchout_store::Result as StoreResult;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use futures::stream::BoxStream;
-use tokio::io::AsyncWriteExt;
+use tempfile::NamedTempFile;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::{Error, Result};
+
+/// The most bytes queued for the writer thread at once.
+const WRITE_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Writes a stream to `path` through a temporary file in the same folder, renamed
 /// into place only when every byte is written and synced. On any failure the
 /// temporary file is removed and `path` is untouched.
+///
+/// The bytes are written by one blocking thread while the stream is read, so
+/// receiving (and checking) the next bytes and writing the last ones overlap;
+/// at most [`WRITE_QUEUE_BYTES`] (or one chunk, if larger) wait between them.
 pub(crate) async fn write_atomically(
     path: &Path,
     mut stream: BoxStream<'static, StoreResult<Bytes>>,
@@ -32,29 +42,53 @@ pub(crate) async fn write_atomically(
             ),
         ));
     }
-    let temp = tempfile::Builder::new()
-        .prefix(".batchout-")
-        .suffix(".part")
-        .tempfile_in(&parent)
-        .map_err(|e| Error::io("create a temporary file in", &parent, e))?;
-    let (file, temp_path) = temp.into_parts();
-    let mut file = tokio::fs::File::from_std(file);
-    let mut written = 0u64;
-    while let Some(chunk) = stream.try_next().await? {
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| Error::io("write", &*temp_path, e))?;
-        written += chunk.len() as u64;
+    let budget = Arc::new(Semaphore::new(WRITE_QUEUE_BYTES));
+    let (sender, mut receiver) = mpsc::unbounded_channel::<(Bytes, OwnedSemaphorePermit)>();
+    let writer = tokio::task::spawn_blocking(move || -> Result<(NamedTempFile, u64)> {
+        let mut temp = tempfile::Builder::new()
+            .prefix(".batchout-")
+            .suffix(".part")
+            .tempfile_in(&parent)
+            .map_err(|e| Error::io("create a temporary file in", &parent, e))?;
+        let mut written = 0u64;
+        while let Some((chunk, _permit)) = receiver.blocking_recv() {
+            temp.as_file_mut()
+                .write_all(&chunk)
+                .map_err(|e| Error::io("write", temp.path(), e))?;
+            written += chunk.len() as u64;
+        }
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io("sync", temp.path(), e))?;
+        Ok((temp, written))
+    });
+    let mut received = 0u64;
+    let read = async {
+        while let Some(chunk) = stream.try_next().await? {
+            let wanted = chunk.len().clamp(1, WRITE_QUEUE_BYTES);
+            let permits = u32::try_from(wanted).unwrap_or(u32::MAX);
+            let Ok(permit) = Arc::clone(&budget).acquire_many_owned(permits).await else {
+                break;
+            };
+            received += chunk.len() as u64;
+            if sender.send((chunk, permit)).is_err() {
+                break; // the writer failed; its error is the one to report
+            }
+        }
+        Ok::<_, Error>(())
     }
-    file.flush()
+    .await;
+    drop(sender);
+    let written = writer
         .await
-        .map_err(|e| Error::io("write", &*temp_path, e))?;
-    file.sync_all()
-        .await
-        .map_err(|e| Error::io("sync", &*temp_path, e))?;
-    drop(file);
-    temp_path
-        .persist(path)
+        .map_err(|e| Error::io("write", path, std::io::Error::other(e)))?;
+    read?;
+    let (temp, written) = written?;
+    if written != received {
+        let short = std::io::Error::other("the writer stopped before the last byte");
+        return Err(Error::io("write", path, short));
+    }
+    temp.persist(path)
         .map_err(|e| Error::io("rename a download into", path, e.error))?;
     Ok(written)
 }

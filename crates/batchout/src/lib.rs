@@ -58,10 +58,11 @@ pub use batchout_store::azure::sas::{
     DEFAULT_EXPIRY as DEFAULT_SAS_EXPIRY, DEFAULT_PERMISSIONS as DEFAULT_SAS_PERMISSIONS,
 };
 pub use batchout_store::{
-    DEFAULT_LOCAL_STORE, RetrySettings, SecretUrl, Store, open, parse_attempts, parse_duration,
+    DEFAULT_LOCAL_STORE, Progress, ProgressSnapshot, RequestChecksum, SecretUrl, Store,
+    StoreSettings, open, parse_attempts, parse_block_concurrency, parse_block_size, parse_duration,
 };
 pub use error::{Error, Result, StoreError};
-pub use output::Output;
+pub use output::{OpenedOutput, Output};
 pub use outputs::{DEFAULT_CONCURRENCY, DownloadReport, Outputs, SaveReport, SavedFile};
 pub use scoped::{JobOutputs, TaskOutputs};
 pub use track::{TrackOptions, TrackReport, Tracker};
@@ -92,7 +93,7 @@ pub fn open_default(explicit: Option<&str>) -> Result<std::sync::Arc<dyn Store>>
 /// retry variable that is not valid.
 pub fn open_default_with(
     explicit: Option<&str>,
-    settings: &RetrySettings,
+    settings: &StoreSettings,
 ) -> Result<std::sync::Arc<dyn Store>> {
     Ok(batchout_store::open_configured_with(explicit, settings)?)
 }

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use batchout_naming::{OutputKind, OutputPath, Scope, TaskId};
-use batchout_store::{GetResult, Location, ObjectMeta, Store};
+use batchout_store::{GetResult, Location, ObjectMeta, Result as StoreResult, Store};
 use bytes::Bytes;
 use futures::TryStreamExt;
+use futures::stream::BoxStream;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::io::StreamReader;
 
@@ -110,10 +111,16 @@ impl Output {
         self.verify
     }
 
-    /// A whole read, verified unless that was turned off.
-    async fn whole(&self) -> Result<GetResult> {
+    /// Opens a whole read (one request for an output up to a block; see
+    /// [`OpenedOutput`]), verified unless that was turned off.
+    ///
+    /// # Errors
+    ///
+    /// Store errors; [`batchout_store::Error::NotFound`] when the output is no
+    /// longer there.
+    pub async fn open(&self) -> Result<OpenedOutput> {
         let got = self.store.get(&self.location, None).await?;
-        Ok(if self.verify { got.verified() } else { got })
+        Ok(OpenedOutput::new(self.clone(), got))
     }
 
     /// The file path as a local relative path, refusing any name that could leave
@@ -142,10 +149,7 @@ impl Output {
     /// the recorded SHA-256 (then nothing is written: `path` is untouched);
     /// [`Error::Io`] when the file cannot be written.
     pub async fn download_to(&self, path: impl AsRef<Path>) -> Result<u64> {
-        let got = self.whole().await?;
-        let written = download::write_atomically(path.as_ref(), got.stream).await?;
-        tracing::info!(blob = %self.location, file = %path.as_ref().display(), bytes = written, "downloaded");
-        Ok(written)
+        self.open().await?.download_to(path).await
     }
 
     /// Streams the output into a writer. Returns the number of bytes written.
@@ -157,20 +161,7 @@ impl Output {
     /// recorded SHA-256 ([`batchout_store::Error::ChecksumMismatch`], at the
     /// end) the writer already holds them: treat its content as corrupt.
     pub async fn download_to_writer<W: AsyncWrite + Unpin>(&self, writer: &mut W) -> Result<u64> {
-        let mut stream = self.whole().await?.stream;
-        let mut written = 0;
-        while let Some(chunk) = stream.try_next().await? {
-            writer
-                .write_all(&chunk)
-                .await
-                .map_err(|e| Error::io("write", "the output stream", e))?;
-            written += chunk.len() as u64;
-        }
-        writer
-            .flush()
-            .await
-            .map_err(|e| Error::io("write", "the output stream", e))?;
-        Ok(written)
+        self.open().await?.write_to(writer).await
     }
 
     /// Reads the whole output into memory.
@@ -180,7 +171,7 @@ impl Output {
     /// Store errors, among them [`batchout_store::Error::ChecksumMismatch`]
     /// when the bytes do not have the recorded SHA-256.
     pub async fn bytes(&self) -> Result<Bytes> {
-        Ok(self.whole().await?.bytes().await?)
+        self.open().await?.bytes().await
     }
 
     /// Reads a byte range of the output (not verified: the recorded SHA-256 is
@@ -206,10 +197,7 @@ impl Output {
     /// Store errors when opening; read errors surface from the reader as
     /// `std::io::Error`, a SHA-256 that does not match as one at the end.
     pub async fn reader(&self) -> Result<impl AsyncRead + Send + Unpin + 'static> {
-        let stream = self.whole().await?.stream;
-        Ok(StreamReader::new(
-            stream.map_err(|e| std::io::Error::other(Box::new(e))),
-        ))
+        Ok(self.open().await?.into_reader())
     }
 
     /// Deletes the output.
@@ -219,5 +207,94 @@ impl Output {
     /// Store errors; a missing output is [`batchout_store::Error::NotFound`].
     pub async fn delete(&self) -> Result<()> {
         Ok(self.store.delete(&self.location).await?)
+    }
+}
+
+/// An output whose whole read has begun: its properties, as the read's own
+/// answer gave them, and its bytes, which the methods consume. Got from
+/// [`crate::Outputs::open`] (an output by name, without a separate existence
+/// check) or [`Output::open`].
+pub struct OpenedOutput {
+    output: Output,
+    stream: BoxStream<'static, StoreResult<Bytes>>,
+}
+
+impl std::fmt::Debug for OpenedOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedOutput")
+            .field("output", &self.output)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenedOutput {
+    /// Takes the properties from the read's answer and checks the bytes against
+    /// the recorded SHA-256 unless the output's verification is off.
+    pub(crate) fn new(mut output: Output, got: GetResult) -> Self {
+        let got = if output.verify { got.verified() } else { got };
+        output.meta = got.meta;
+        Self {
+            output,
+            stream: got.stream,
+        }
+    }
+
+    /// The output, with the properties the read returned.
+    pub fn output(&self) -> &Output {
+        &self.output
+    }
+
+    /// Writes the bytes to a local file, atomically (see
+    /// [`Output::download_to`]). Returns the number of bytes written.
+    ///
+    /// # Errors
+    ///
+    /// As [`Output::download_to`].
+    pub async fn download_to(self, path: impl AsRef<Path>) -> Result<u64> {
+        let path = path.as_ref();
+        let written = download::write_atomically(path, self.stream).await?;
+        tracing::info!(blob = %self.output.location, file = %path.display(), bytes = written, "downloaded");
+        Ok(written)
+    }
+
+    /// Streams the bytes into a writer (see [`Output::download_to_writer`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Output::download_to_writer`].
+    pub async fn write_to<W: AsyncWrite + Unpin>(self, writer: &mut W) -> Result<u64> {
+        let mut stream = self.stream;
+        let mut written = 0;
+        while let Some(chunk) = stream.try_next().await? {
+            writer
+                .write_all(&chunk)
+                .await
+                .map_err(|e| Error::io("write", "the output stream", e))?;
+            written += chunk.len() as u64;
+        }
+        writer
+            .flush()
+            .await
+            .map_err(|e| Error::io("write", "the output stream", e))?;
+        Ok(written)
+    }
+
+    /// Collects the bytes into memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`Output::bytes`].
+    pub async fn bytes(self) -> Result<Bytes> {
+        let got = GetResult {
+            range: 0..self.output.meta.size,
+            meta: self.output.meta,
+            stream: self.stream,
+        };
+        Ok(got.bytes().await?)
+    }
+
+    /// A streaming reader over the bytes (see [`Output::reader`]).
+    pub fn into_reader(self) -> impl AsyncRead + Send + Unpin + 'static {
+        StreamReader::new(self.stream.map_err(|e| std::io::Error::other(Box::new(e))))
     }
 }

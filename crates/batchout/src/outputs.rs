@@ -9,11 +9,13 @@ use batchout_naming::{
     ContainerName, JobId, OutputKind, OutputPath, Scope, blob_name, kind_prefix, parse_blob_name,
     scope_prefix,
 };
-use batchout_store::{BlobName, Location, ObjectMeta, PutOptions, PutSource, Store};
+use batchout_store::{
+    BlobName, GetResult, Location, ObjectMeta, Progress, PutOptions, PutSource, Store,
+};
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
 
-use crate::{Error, Output, Result, StoreError, download, pattern};
+use crate::{Error, OpenedOutput, Output, Result, StoreError, download, pattern};
 
 /// How many files move at once when saving, downloading or deleting many.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -30,6 +32,10 @@ pub struct Outputs {
     container: ContainerName,
     scope: Scope,
     verify: bool,
+    /// Files moved at once by the methods that move many.
+    concurrency: usize,
+    /// Where transfers count what they move, if anywhere.
+    progress: Option<Progress>,
 }
 
 /// What [`Outputs::save_all`] stored.
@@ -68,7 +74,28 @@ impl Outputs {
             container,
             scope,
             verify: true,
+            concurrency: DEFAULT_CONCURRENCY,
+            progress: None,
         }
+    }
+
+    /// The same outputs, moving up to `concurrency` files at once (at least 1)
+    /// in [`Outputs::save_all`], [`Outputs::download_all`] and
+    /// [`Outputs::delete_all`]; [`DEFAULT_CONCURRENCY`] unless set.
+    #[must_use]
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// The same outputs, counting files and bytes into `progress` as saves and
+    /// downloads move them (for a progress bar): [`Outputs::save_all`] and
+    /// [`Outputs::download_all`] plan every file they will move before moving
+    /// it; single saves and [`Outputs::open`] plan their one.
+    #[must_use]
+    pub fn with_progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
     }
 
     /// The same outputs, with the [`Output`]s they give (by `get`, listings and
@@ -141,8 +168,21 @@ impl Outputs {
         source: impl AsRef<Path>,
         destination: &OutputPath,
     ) -> Result<Output> {
-        let location = self.location(kind, destination)?;
         let source = source.as_ref();
+        if let Some(progress) = &self.progress {
+            progress.plan_file(std::fs::metadata(source).map_or(0, |m| m.len()));
+        }
+        self.store_file(kind, source, destination).await
+    }
+
+    /// Stores a local file (planned already, where progress is counted).
+    async fn store_file(
+        &self,
+        kind: &OutputKind,
+        source: &Path,
+        destination: &OutputPath,
+    ) -> Result<Output> {
+        let location = self.location(kind, destination)?;
         check_source(source).await?;
         self.put(location, kind, PutSource::File(source.to_owned()))
             .await
@@ -174,8 +214,11 @@ impl Outputs {
         destination: &OutputPath,
     ) -> Result<Output> {
         let location = self.location(kind, destination)?;
-        self.put(location, kind, PutSource::Bytes(bytes.into()))
-            .await
+        let bytes = bytes.into();
+        if let Some(progress) = &self.progress {
+            progress.plan_file(bytes.len() as u64);
+        }
+        self.put(location, kind, PutSource::Bytes(bytes)).await
     }
 
     /// Saves every file that the glob patterns match, with the Batch service's
@@ -238,13 +281,27 @@ impl Outputs {
             }
         }
         let total = planned.len();
+        if let Some(progress) = &self.progress {
+            for (source, _) in &planned {
+                progress.plan_file(std::fs::metadata(source).map_or(0, |m| m.len()));
+            }
+        }
         let results: Vec<(String, Result<SavedFile>)> = stream::iter(planned)
             .map(|(source, destination)| async move {
                 let label = source.display().to_string();
-                let saved = self.save_as(kind, &source, &destination).await;
+                // The pattern found these as files: no second look before the
+                // put, which reads the file and reports one that has gone.
+                let location = self.location(kind, &destination);
+                let saved = match location {
+                    Ok(location) => {
+                        self.put(location, kind, PutSource::File(source.clone()))
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
                 (label, saved.map(|output| SavedFile { source, output }))
             })
-            .buffered(DEFAULT_CONCURRENCY)
+            .buffered(self.concurrency)
             .collect()
             .await;
         let (saved, failed) = split_results(results);
@@ -289,21 +346,100 @@ impl Outputs {
     pub async fn get(&self, kind: &OutputKind, path: &OutputPath) -> Result<Output> {
         let location = self.location(kind, path)?;
         match self.store.head(&location).await {
-            Ok(meta) => Ok(Output {
-                store: self.store.clone(),
-                location,
-                scope: self.scope.clone(),
-                kind: kind.clone(),
-                file_path: path.to_string(),
-                meta,
-                verify: self.verify,
-            }),
-            Err(StoreError::NotFound { .. }) => Err(Error::OutputNotFound {
+            Ok(meta) => Ok(self.named(kind, path, location, meta)),
+            Err(e) => Err(self.not_found(kind, path, e)),
+        }
+    }
+
+    /// Opens one output for a whole read, by kind and file path: the read's own
+    /// answer gives its properties, so fetching an output costs no separate
+    /// existence check (one request, for an output up to a block).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutputNotFound`] or [`Error::NoSuchJob`] when it is not there.
+    pub async fn open(&self, kind: &OutputKind, path: &OutputPath) -> Result<OpenedOutput> {
+        let location = self.location(kind, path)?;
+        match self.store.get(&location, None).await {
+            Ok(got) => {
+                if let Some(progress) = &self.progress {
+                    progress.plan_file(got.meta.size);
+                }
+                let output = self.named(kind, path, location, got.meta.clone());
+                Ok(OpenedOutput::new(output, self.counted(got)))
+            }
+            Err(e) => Err(self.not_found(kind, path, e)),
+        }
+    }
+
+    /// Downloads one listed output below `dest`, at its name less `prefix`.
+    async fn download_one(
+        &self,
+        output: Output,
+        prefix: &str,
+        dest: &Path,
+    ) -> Result<(Output, PathBuf)> {
+        let below = output.blob_name().strip_prefix(prefix).unwrap_or_default();
+        let relative = OutputPath::new(below)
+            .map_err(|e| Error::UnsafeName {
+                name: output.blob_name().to_owned(),
+                reason: e.to_string(),
+            })?
+            .to_relative_path_buf();
+        let dest = dest.to_owned();
+        let target =
+            tokio::task::spawn_blocking(move || download::prepare_destination(&dest, &relative))
+                .await
+                .map_err(|e| Error::io("prepare", "the destination", std::io::Error::other(e)))??;
+        let got = self.store.get(output.location(), None).await?;
+        OpenedOutput::new(output.clone(), self.counted(got))
+            .download_to(&target)
+            .await?;
+        if let Some(progress) = &self.progress {
+            progress.file_done();
+        }
+        Ok((output, target))
+    }
+
+    /// A whole read, counted into the progress, if any.
+    fn counted(&self, mut got: GetResult) -> GetResult {
+        if let Some(progress) = self.progress.clone() {
+            got.stream = got
+                .stream
+                .inspect_ok(move |chunk| progress.add_bytes(chunk.len() as u64))
+                .boxed();
+        }
+        got
+    }
+
+    /// The output at a name asked for.
+    fn named(
+        &self,
+        kind: &OutputKind,
+        path: &OutputPath,
+        location: Location,
+        meta: ObjectMeta,
+    ) -> Output {
+        Output {
+            store: self.store.clone(),
+            location,
+            scope: self.scope.clone(),
+            kind: kind.clone(),
+            file_path: path.to_string(),
+            meta,
+            verify: self.verify,
+        }
+    }
+
+    /// The error of a read of an output asked for by name.
+    fn not_found(&self, kind: &OutputKind, path: &OutputPath, error: StoreError) -> Error {
+        match error {
+            StoreError::NotFound { .. } => Error::OutputNotFound {
                 kind: kind.to_string(),
                 path: path.to_string(),
                 owner: self.owner(),
-            }),
-            Err(e) => Err(self.missing_job(e)),
+            },
+            e => self.missing_job(e),
         }
     }
 
@@ -335,7 +471,8 @@ impl Outputs {
 
     /// Downloads outputs into `dest`: those of one kind, or every output in this
     /// scope. Each lands at its blob name less the listing prefix (for one kind,
-    /// its file path), atomically, with up to `concurrency` at once. A stored name
+    /// its file path), atomically, with up to [`Outputs::concurrency`] at once,
+    /// while the listing goes on. A stored name
     /// that could leave `dest` is refused and reported, never written. Each is
     /// verified against the SHA-256 the store recorded for it, unless
     /// [`Outputs::verify`] turned that off.
@@ -350,7 +487,6 @@ impl Outputs {
         &self,
         kind: Option<&OutputKind>,
         dest: &Path,
-        concurrency: usize,
     ) -> Result<DownloadReport> {
         let prefix = match kind {
             Some(kind) => kind_prefix(&self.scope, kind)?,
@@ -372,12 +508,15 @@ impl Outputs {
                 let prefix = &prefix;
                 async move {
                     let output = listed?;
+                    if let Some(progress) = &self.progress {
+                        progress.plan_file(output.size());
+                    }
                     let label = output.blob_name().to_owned();
-                    let fetched = download_one(output, prefix, dest).await;
+                    let fetched = self.download_one(output, prefix, dest).await;
                     Ok::<_, Error>((label, fetched))
                 }
             })
-            .buffer_unordered(concurrency.max(1))
+            .buffer_unordered(self.concurrency)
             .try_collect()
             .await?;
         let total = results.len();
@@ -405,7 +544,7 @@ impl Outputs {
                 let output = listed?;
                 Ok::<_, Error>((output.blob_name().to_owned(), output.delete().await))
             })
-            .buffer_unordered(DEFAULT_CONCURRENCY)
+            .buffer_unordered(self.concurrency)
             .try_collect()
             .await?;
         let total = results.len();
@@ -427,7 +566,8 @@ impl Outputs {
         kind: &OutputKind,
         source: PutSource,
     ) -> Result<Output> {
-        let options = PutOptions::default();
+        let mut options = PutOptions::default();
+        options.progress = self.progress.clone();
         let meta = match self.store.put(&location, source.clone(), &options).await {
             Err(StoreError::ContainerNotFound { .. }) => {
                 self.store.create_container(&self.container).await?;
@@ -435,6 +575,9 @@ impl Outputs {
             }
             other => other?,
         };
+        if let Some(progress) = &self.progress {
+            progress.file_done();
+        }
         tracing::info!(container = %location.container, blob = %location.name, bytes = meta.size, "saved");
         let file_path = parse_blob_name(location.name.as_str())
             .map(|parts| parts.file_path)
@@ -489,23 +632,6 @@ impl Outputs {
             Scope::Task(task) => format!("of task {task} of job {}", self.job),
         }
     }
-}
-
-async fn download_one(output: Output, prefix: &str, dest: &Path) -> Result<(Output, PathBuf)> {
-    let below = output.blob_name().strip_prefix(prefix).unwrap_or_default();
-    let relative = OutputPath::new(below)
-        .map_err(|e| Error::UnsafeName {
-            name: output.blob_name().to_owned(),
-            reason: e.to_string(),
-        })?
-        .to_relative_path_buf();
-    let dest = dest.to_owned();
-    let target =
-        tokio::task::spawn_blocking(move || download::prepare_destination(&dest, &relative))
-            .await
-            .map_err(|e| Error::io("prepare", "the destination", std::io::Error::other(e)))??;
-    output.download_to(&target).await?;
-    Ok((output, target))
 }
 
 async fn check_source(path: &Path) -> Result<()> {

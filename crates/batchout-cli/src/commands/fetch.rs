@@ -1,5 +1,6 @@
 //! `get` and `download`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use batchout::OutputPath;
@@ -8,6 +9,7 @@ use serde::Serialize;
 use crate::cli::Target;
 use crate::config::{self, Context};
 use crate::print::{self, OutputJson, Printer};
+use crate::progress::Meter;
 
 /// What `get` was asked for.
 pub struct GetRequest<'a> {
@@ -32,22 +34,33 @@ pub async fn get(
 ) -> anyhow::Result<()> {
     let (job, scope, kind) = config::kind_or_default(request.kind, request.target)?;
     let path = OutputPath::destination(request.path).map_err(config::naming)?;
-    let output = context
-        .outputs(job.clone(), &scope)
+    let to_stdout = request
+        .destination
+        .as_ref()
+        .is_some_and(|dest| dest.as_os_str() == "-");
+    // The output's own bytes on the terminal would be torn by a bar there.
+    let meter = Meter::start(
+        context.progress && !(to_stdout && std::io::stdout().is_terminal()),
+        "fetching",
+    );
+    let opened = meter
+        .attach(context.outputs(job.clone(), &scope))
         .verify(request.verify)
-        .get(&kind, &path)
+        .open(&kind, &path)
         .await?;
     let file = match request.destination {
-        Some(dest) if dest.as_os_str() == "-" => {
+        Some(_) if to_stdout => {
             let mut stdout = tokio::io::stdout();
-            output.download_to_writer(&mut stdout).await?;
+            opened.write_to(&mut stdout).await?;
             return Ok(());
         }
         Some(dest) if dest.is_dir() => dest.join(path.file_name()),
         Some(dest) => dest,
         None => PathBuf::from(path.file_name()),
     };
-    let written = output.download_to(&file).await?;
+    let output = opened.output().clone();
+    let written = opened.download_to(&file).await?;
+    meter.finish();
     printer.line(format!(
         "wrote {} to {}",
         print::bytes(written),
@@ -75,7 +88,7 @@ pub struct DownloadRequest<'a> {
     pub kind: Option<&'a str>,
     /// The folder to download into.
     pub dest: &'a Path,
-    /// How many at once.
+    /// How many files at once.
     pub concurrency: usize,
     /// Whether to check the recorded SHA-256s (not `--no-verify`).
     pub verify: bool,
@@ -96,10 +109,15 @@ pub async fn download(
     } = request;
     let kind = kind.map(config::kind).transpose()?;
     let (job, scope) = config::scope(target, kind.as_ref())?;
-    let outputs = context.outputs(job.clone(), &scope).verify(verify);
-    let report = outputs
-        .download_all(kind.as_ref(), dest, concurrency)
-        .await?;
+    let meter = Meter::start(context.progress, "downloading");
+    let outputs = meter.attach(
+        context
+            .outputs(job.clone(), &scope)
+            .verify(verify)
+            .concurrency(concurrency),
+    );
+    let report = outputs.download_all(kind.as_ref(), dest).await?;
+    meter.finish();
     printer.line(format!(
         "downloaded {} outputs ({}) to {}",
         report.files.len(),

@@ -11,7 +11,7 @@ mod share;
 mod track;
 
 use crate::cli::{Cli, Command};
-use crate::config::Context;
+use crate::config::{self, Context};
 use crate::exit;
 use crate::print::Printer;
 
@@ -19,8 +19,9 @@ use crate::print::Printer;
 /// passes on its command's).
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     let printer = Printer::new(cli.json);
-    let retry = crate::config::retry_settings(&cli)?;
-    let context = || Context::new(cli.store.as_deref(), &retry);
+    let settings = config::store_settings(&cli)?;
+    let progress = config::progress_wanted(&cli);
+    let context = || Context::new(cli.store.as_deref(), &settings, progress);
     // `run` and `track` pass on their command's exit code; every other command
     // exits 0 when it returns.
     let done = |result: anyhow::Result<()>| result.map(|()| exit::SUCCESS);
@@ -29,8 +30,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             target,
             outputs,
             interval,
+            files_at_once,
             command,
-        } => run::run(&context()?, &target, &outputs, &interval, command).await,
+        } => {
+            let request = run::RunRequest {
+                target: &target,
+                rules: &outputs,
+                interval: &interval,
+                concurrency: config::concurrency(files_at_once.concurrency.as_deref())?,
+                command,
+            };
+            run::run(&context()?, request).await
+        }
         Command::Track {
             target,
             kind,
@@ -76,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             dest,
             patterns,
             files,
+            files_at_once,
         } => {
             let request = save::SaveRequest {
                 target: &target,
@@ -83,6 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 dest: dest.as_deref(),
                 patterns: &patterns,
                 files: &files,
+                concurrency: config::concurrency(files_at_once.concurrency.as_deref())?,
             };
             done(save::save(&context()?, request, &printer).await)
         }
@@ -120,14 +133,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             target,
             kind,
             dest,
-            concurrency,
+            files_at_once,
             no_verify,
         } => {
             let request = fetch::DownloadRequest {
                 target: &target,
                 kind: kind.as_deref(),
                 dest: &dest,
-                concurrency,
+                concurrency: config::concurrency(files_at_once.concurrency.as_deref())?,
                 verify: !no_verify,
             };
             done(fetch::download(&context()?, request, &printer).await)

@@ -9,18 +9,34 @@ use batchout::{Scope, TaskOutputs};
 use crate::cli::Target;
 use crate::config::{self, Context};
 use crate::exit::UsageError;
+use crate::progress::Meter;
 
 /// The variable Batch sets to the task directory (stdout.txt lives there).
 const TASK_DIR_ENV: &str = "AZ_BATCH_TASK_DIR";
 
+/// The arguments of `run`.
+pub struct RunRequest<'a> {
+    /// The job and task.
+    pub target: &'a Target,
+    /// The output rules, as given.
+    pub rules: &'a [String],
+    /// How often the logs are flushed, as given.
+    pub interval: &'a str,
+    /// How many of the rules' files to upload at once.
+    pub concurrency: usize,
+    /// The command and its arguments.
+    pub command: Vec<OsString>,
+}
+
 /// Runs the command and persists its logs and outputs; returns the exit code.
-pub async fn run(
-    context: &Context,
-    target: &Target,
-    rules: &[String],
-    interval: &str,
-    command: Vec<OsString>,
-) -> anyhow::Result<u8> {
+pub async fn run(context: &Context, request: RunRequest<'_>) -> anyhow::Result<u8> {
+    let RunRequest {
+        target,
+        rules,
+        interval,
+        concurrency,
+        command,
+    } = request;
     let (job, scope) = config::scope(target, None)?;
     let Scope::Task(task) = scope else {
         return Err(UsageError::new(
@@ -42,12 +58,19 @@ pub async fn run(
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     let outputs = TaskOutputs::new(context.store.clone(), job, task);
-    let report = TaskRunner::new(outputs, command)?
+    // Drawn once the rules' files are planned, after the command has exited,
+    // so never over the command's own output.
+    let meter = Meter::start(context.progress, "saving outputs");
+    let mut runner = TaskRunner::new(outputs, command)?
         .task_dir(task_dir)
         .rules(rules)
         .interval(interval)
-        .run()
-        .await?;
+        .concurrency(concurrency);
+    if let Some(progress) = meter.progress() {
+        runner = runner.progress(progress);
+    }
+    let report = runner.run().await?;
+    meter.finish();
     let manifest = &report.manifest;
     for warning in &manifest.warnings {
         eprintln!("batchout: warning: {warning}");

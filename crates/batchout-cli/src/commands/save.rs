@@ -10,6 +10,7 @@ use crate::cli::Target;
 use crate::config::{self, Context};
 use crate::exit::UsageError;
 use crate::print::{self, OutputJson, Printer};
+use crate::progress::Meter;
 
 /// The arguments of `save`.
 pub struct SaveRequest<'a> {
@@ -18,6 +19,8 @@ pub struct SaveRequest<'a> {
     pub dest: Option<&'a str>,
     pub patterns: &'a [String],
     pub files: &'a [PathBuf],
+    /// How many files to store at once.
+    pub concurrency: usize,
 }
 
 /// Saves files and pattern matches.
@@ -44,10 +47,18 @@ pub async fn save(
     }
     // Every file is checked before any is stored, so a bad one among many
     // leaves nothing half-saved behind.
+    let mut bytes = 0;
     for file in files {
-        check_file(file, dest.is_none())?;
+        bytes += check_file(file, dest.is_none())?;
     }
-    let outputs = context.outputs(job.clone(), &scope);
+    let meter = Meter::start(context.progress, "saving");
+    // Files are planned as they start; the bar shows them all from the start.
+    meter.expect(files.len() as u64, bytes);
+    let outputs = meter.attach(
+        context
+            .outputs(job.clone(), &scope)
+            .concurrency(request.concurrency),
+    );
 
     let mut saved: Vec<Output> = stream::iter(files.iter())
         .map(|file| {
@@ -60,10 +71,11 @@ pub async fn save(
                 Ok::<_, anyhow::Error>(output)
             }
         })
-        .buffered(batchout::DEFAULT_CONCURRENCY)
+        .buffered(request.concurrency)
         .try_collect()
         .await?;
 
+    let mut unmatched = Vec::new();
     if !patterns.is_empty() {
         let folder = if files.is_empty() {
             dest.as_ref()
@@ -71,12 +83,14 @@ pub async fn save(
             None
         };
         let report = outputs.save_all_under(&kind, patterns, folder).await?;
-        for pattern in &report.unmatched {
-            eprintln!("warning: pattern {pattern:?} matched no file");
-        }
         saved.extend(report.saved.into_iter().map(|file| file.output));
+        unmatched = report.unmatched;
     }
+    meter.finish();
 
+    for pattern in &unmatched {
+        eprintln!("warning: pattern {pattern:?} matched no file");
+    }
     print_saved(printer, job.as_str(), &saved)
 }
 
@@ -97,7 +111,8 @@ fn print_saved(printer: &Printer, job: &str, saved: &[Output]) -> anyhow::Result
 
 /// Refuses a FILE that cannot be saved: empty, missing, not a regular file,
 /// unreadable, or (when it is stored by its own path) not a valid output path.
-fn check_file(file: &Path, by_its_path: bool) -> anyhow::Result<()> {
+/// Gives its size.
+fn check_file(file: &Path, by_its_path: bool) -> anyhow::Result<u64> {
     let shown = file.display();
     if file.as_os_str().is_empty() {
         return Err(UsageError::new("an empty FILE names no file; give a file's path").into());
@@ -140,7 +155,7 @@ fn check_file(file: &Path, by_its_path: bool) -> anyhow::Result<()> {
         ),
         _ => cannot(format!("{e}")),
     })?;
-    Ok(())
+    Ok(meta.len())
 }
 
 /// Saves text from the command line or standard input.

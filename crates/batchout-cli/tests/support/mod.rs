@@ -12,13 +12,19 @@ use serde_json::Value;
 /// A temporary working directory whose default store is `./batchout-data`.
 /// Variables of batchout and Batch that a test must not inherit from the
 /// environment running it.
-const INHERITED: [&str; 13] = [
+const INHERITED: [&str; 19] = [
     "BATCHOUT_STORE",
     "BATCHOUT_LOG",
     "BATCHOUT_RETRIES",
     "BATCHOUT_TIMEOUT",
     "BATCHOUT_DEADLINE",
     "BATCHOUT_IDLE_TIMEOUT",
+    "BATCHOUT_BLOCK_SIZE",
+    "BATCHOUT_BLOCK_CONCURRENCY",
+    "BATCHOUT_CONCURRENCY",
+    "BATCHOUT_PROGRESS",
+    "BATCHOUT_CHECKSUM",
+    "BATCHOUT_SYNC",
     "AZ_BATCH_JOB_ID",
     "AZ_BATCH_TASK_ID",
     "AZ_BATCH_TASK_DIR",
@@ -78,6 +84,41 @@ impl Env {
             cmd.env_remove(name);
         }
         cmd
+    }
+
+    /// `batchout ARGS` with a terminal for its standard output and error (a
+    /// pseudo-terminal, by util-linux's `script`), in the same environment as
+    /// [`Env::cmd`]; what the terminal showed is `script`'s standard output.
+    /// `None`, after saying `SKIPPED`, when `script` is not installed.
+    pub fn terminal(&self, args: &[&str]) -> Option<std::process::Command> {
+        let found = std::process::Command::new("script")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !found {
+            eprintln!(
+                "SKIPPED: `script` (util-linux) is not installed, so nothing runs under a terminal"
+            );
+            return None;
+        }
+        let binary = assert_cmd::cargo::cargo_bin("batchout");
+        let line = std::iter::once(binary.to_str().expect("a UTF-8 path"))
+            .chain(args.iter().copied())
+            .map(|arg| format!("'{}'", arg.replace('\'', r"'\''")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = std::process::Command::new("script");
+        cmd.current_dir(self.path())
+            .args(["-qec", &line, "/dev/null"])
+            .env("SHELL", "/bin/sh")
+            .env("TERM", "xterm")
+            .stdin(std::process::Stdio::null());
+        for name in INHERITED {
+            cmd.env_remove(name);
+        }
+        Some(cmd)
     }
 
     pub fn write(&self, relative: &str, content: &str) -> PathBuf {

@@ -227,6 +227,12 @@ impl<'a> Request<'a> {
         self
     }
 
+    /// Adds the header carrying a checksum of the body: `(name, value)`, as
+    /// [`crate::RequestChecksum`] computes it.
+    pub fn checksum_header(self, (name, value): (&'static str, String)) -> Self {
+        self.header(name, value)
+    }
+
     /// Sets the body.
     pub fn payload(mut self, payload: Payload) -> Self {
         self.payload = payload;

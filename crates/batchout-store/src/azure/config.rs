@@ -44,6 +44,14 @@ pub struct AzureTarget {
     pub container: Option<ContainerName>,
 }
 
+impl AzureTarget {
+    /// Whether the account is in the endpoint's path (`http://host:port/account`),
+    /// as with the Azurite emulator, rather than in its host name.
+    pub fn is_path_style(&self) -> bool {
+        !self.endpoint.path().trim_matches('/').is_empty()
+    }
+}
+
 impl fmt::Display for AzureTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -255,6 +263,9 @@ mod tests {
         );
         assert!(matches!(target.credential, Credential::SharedKey(_)));
         assert!(target.container.is_none());
+        assert!(!target.is_path_style());
+        let emulator = from_url("http://127.0.0.1:10000/devstoreaccount1", &env).expect("valid");
+        assert!(emulator.is_path_style());
     }
 
     #[test]

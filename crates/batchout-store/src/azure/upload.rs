@@ -1,11 +1,12 @@
 //! Whole-blob uploads (one Put Blob, or Put Block… then Put Block List), with
 //! their integrity checks.
 //!
-//! - Every request carries the `Content-MD5` of its body, so the service refuses
-//!   a body corrupted on the way (`400 Md5Mismatch`, retried, then reported as
-//!   [`Error::CorruptedInTransit`]).
+//! - Every request carries a checksum of its body (`Content-MD5` or
+//!   `x-ms-content-crc64`, see [`crate::RequestChecksum`]), so the service
+//!   refuses a body corrupted on the way (`400 Md5Mismatch` or
+//!   `Crc64Mismatch`, retried, then reported as [`Error::CorruptedInTransit`]).
 //! - A file is read once, in order, by one reader (a blocking thread) that feeds
-//!   the SHA-256 of the whole file, computes each request's MD5, and hands the
+//!   the SHA-256 of the whole file, computes each request's checksum, and hands the
 //!   request's bytes, in memory, to the uploads. The SHA-256 goes into the
 //!   blob's metadata (`x-ms-meta-sha256`) with the request that makes the blob
 //!   visible, so what is recorded is the hash of exactly what was sent.
@@ -39,11 +40,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::AzureStore;
 use super::client::{Payload, Request};
-use crate::checksum::{content_md5, hex};
-use crate::{BlobType, Error, Location, ObjectMeta, Result};
+use crate::checksum::hex;
+use crate::{BlobType, Error, Location, ObjectMeta, PutOptions, RequestChecksum, Result};
 
 /// The metadata header that holds a blob's SHA-256.
 pub(super) const SHA256_HEADER: &str = "x-ms-meta-sha256";
+
+/// The most blocks one block blob may hold.
+const MAX_BLOCKS: u64 = 50_000;
 
 /// Bytes in memory above which hashing moves off the async threads.
 const INLINE_HASH_MAX: usize = 256 * 1024;
@@ -54,15 +58,26 @@ pub(super) async fn put_bytes(
     location: &Location,
     bytes: Bytes,
     content_type: &str,
+    options: &PutOptions,
 ) -> Result<ObjectMeta> {
-    let hash = |bytes: &Bytes| (content_md5(bytes), hex(&Sha256::digest(bytes))); // MD5, SHA-256
-    let (md5, sha256) = if bytes.len() <= INLINE_HASH_MAX {
+    let algorithm = store.inner.checksum;
+    let hash = move |bytes: &Bytes| (algorithm.header(bytes), hex(&Sha256::digest(bytes)));
+    let (checksum, sha256) = if bytes.len() <= INLINE_HASH_MAX {
         hash(&bytes)
     } else {
         let shared = bytes.clone();
         blocking(move || Ok(hash(&shared))).await?
     };
-    put_blob(store, location, bytes, &md5, sha256, content_type).await
+    put_blob(
+        store,
+        location,
+        bytes,
+        checksum,
+        sha256,
+        content_type,
+        options,
+    )
+    .await
 }
 
 /// Writes a local file: one Put Blob up to `single_put_max`, else blocks.
@@ -71,12 +86,13 @@ pub(super) async fn put_file(
     location: &Location,
     path: &Path,
     content_type: &str,
+    options: &PutOptions,
 ) -> Result<ObjectMeta> {
-    let options = &store.inner.options;
     let owned = path.to_owned();
-    let mut source = blocking(move || Source::open(owned)).await?;
-    if source.len > options.single_put_max {
-        return put_blocks(store, location, source, content_type).await;
+    let algorithm = store.inner.checksum;
+    let mut source = blocking(move || Source::open(owned, algorithm)).await?;
+    if source.len > store.inner.options.single_put_max {
+        return put_blocks(store, location, source, content_type, options).await;
     }
     // The whole file in memory: consistent by construction, but a file that
     // changed while it was read is still reported, and not stored.
@@ -89,9 +105,10 @@ pub(super) async fn put_file(
         store,
         location,
         block.bytes,
-        &block.md5,
+        block.checksum,
         sha256,
         content_type,
+        options,
     )
     .await
 }
@@ -101,9 +118,10 @@ async fn put_blob(
     store: &AzureStore,
     location: &Location,
     bytes: Bytes,
-    md5: &str,
+    checksum: (&'static str, String),
     sha256: String,
     content_type: &str,
+    options: &PutOptions,
 ) -> Result<ObjectMeta> {
     let size = bytes.len() as u64;
     let request = Request::new(
@@ -114,10 +132,11 @@ async fn put_blob(
     )
     .header("x-ms-blob-type", "BlockBlob")
     .header("x-ms-blob-content-type", content_type)
-    .header("content-md5", md5)
+    .checksum_header(checksum)
     .header(SHA256_HEADER, sha256.clone())
     .payload(Payload::Bytes(bytes));
     let response = store.send_checked(&request).await.0?;
+    options.count(size);
     let mut meta = super::written_meta(
         location,
         size,
@@ -137,11 +156,11 @@ enum Piece {
     End(String),
 }
 
-/// The bytes of one request, and their MD5.
+/// The bytes of one request, and the header with their checksum.
 struct Block {
     index: u64,
     bytes: Bytes,
-    md5: String,
+    checksum: (&'static str, String),
     /// Held while the block is in memory; bounds how many are.
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -152,11 +171,13 @@ async fn put_blocks(
     location: &Location,
     source: Source,
     content_type: &str,
+    options: &PutOptions,
 ) -> Result<ObjectMeta> {
-    let options = &store.inner.options;
-    let block_size = options.block_size.max(1);
-    let concurrency = options.block_concurrency.max(1);
+    let tuning = &store.inner.options;
     let len = source.len;
+    // A blob holds at most 50,000 blocks: larger files get larger blocks.
+    let block_size = tuning.block_size.max(len.div_ceil(MAX_BLOCKS)).max(1);
+    let concurrency = tuning.block_concurrency.max(1);
     let count = len.div_ceil(block_size);
     let token = upload_token();
     let ids: Vec<String> = (0..count).map(|index| block_id(&token, index)).collect();
@@ -179,7 +200,9 @@ async fn put_blocks(
             async move {
                 match piece? {
                     Piece::Block(block) => {
+                        let len = block.bytes.len() as u64;
                         put_block(store, location, &ids[block.index as usize], block).await?;
+                        options.count(len);
                         Ok(None)
                     }
                     Piece::End(sha256) => Ok(Some(sha256)),
@@ -212,7 +235,7 @@ async fn put_blocks(
     )
     .query("comp", "blocklist")
     .header("x-ms-blob-content-type", content_type)
-    .header("content-md5", content_md5(list.as_bytes()))
+    .checksum_header(store.inner.checksum.header(list.as_bytes()))
     .header(SHA256_HEADER, sha256.clone())
     .payload(Payload::Bytes(list.into()));
     let response = store.send_checked(&request).await.0?;
@@ -237,7 +260,7 @@ async fn put_block(store: &AzureStore, location: &Location, id: &str, block: Blo
     )
     .query("comp", "block")
     .query("blockid", id)
-    .header("content-md5", block.md5)
+    .checksum_header(block.checksum)
     .payload(Payload::Bytes(block.bytes));
     store.send_checked(&request).await.0.map(drop)
 }
@@ -293,10 +316,11 @@ struct Source {
     modified: Option<SystemTime>,
     identity: Identity,
     hasher: Sha256,
+    checksum: RequestChecksum,
 }
 
 impl Source {
-    fn open(path: PathBuf) -> Result<Self> {
+    fn open(path: PathBuf, checksum: RequestChecksum) -> Result<Self> {
         let file = File::open(&path).map_err(|e| Error::io("read", &path, e))?;
         let meta = file.metadata().map_err(|e| Error::io("read", &path, e))?;
         if !meta.is_file() {
@@ -311,6 +335,7 @@ impl Source {
             path,
             file,
             hasher: Sha256::new(),
+            checksum,
         })
     }
 
@@ -327,12 +352,12 @@ impl Source {
             return Err(self.changed("it ended early"));
         }
         self.hasher.update(&buffer);
-        let md5 = content_md5(&buffer);
+        let checksum = self.checksum.header(&buffer);
         self.check_unchanged()?;
         Ok(Block {
             index: 0,
             bytes: buffer.into(),
-            md5,
+            checksum,
             _permit: None,
         })
     }
@@ -446,9 +471,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("a.txt");
         std::fs::write(&path, "abc").expect("write");
-        let mut source = Source::open(path.clone()).expect("opens");
+        let mut source = Source::open(path.clone(), RequestChecksum::Md5).expect("opens");
         let block = source.next_block(3).expect("read");
-        assert_eq!(block.md5, "kAFQmDzST7DWlj99KOF/cg==");
+        assert_eq!(
+            block.checksum,
+            ("content-md5", "kAFQmDzST7DWlj99KOF/cg==".to_owned())
+        );
         assert_eq!(
             source.finish().expect("unchanged"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -460,7 +488,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("a.txt");
         std::fs::write(&path, "abc").expect("write");
-        let mut source = Source::open(path.clone()).expect("opens");
+        let mut source = Source::open(path.clone(), RequestChecksum::Crc64).expect("opens");
         source.next_block(3).expect("read");
         let mut file = std::fs::OpenOptions::new()
             .append(true)
@@ -477,7 +505,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("a.txt");
         std::fs::write(&path, "abc").expect("write");
-        let mut source = Source::open(path.clone()).expect("opens");
+        let mut source = Source::open(path.clone(), RequestChecksum::Crc64).expect("opens");
         source.next_block(3).expect("read");
         let other = dir.path().join("b.txt");
         std::fs::write(&other, "xyz").expect("write");

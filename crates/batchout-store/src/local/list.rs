@@ -37,7 +37,11 @@ impl LocalStore {
             .boxed()
     }
 
-    fn list_blocking(&self, container: &ContainerName, prefix: &str) -> Result<Vec<ObjectMeta>> {
+    pub(super) fn list_blocking(
+        &self,
+        container: &ContainerName,
+        prefix: &str,
+    ) -> Result<Vec<ObjectMeta>> {
         let container_dir = self.existing_container(container)?;
         let (folder, rest) = split_prefix(prefix);
         let Some(start) = prefix_dir(&container_dir, folder)? else {

@@ -3,8 +3,8 @@
 //! A local directory records no content type or blob type, so the content type
 //! is guessed from the name (as an object store does when none is given) and
 //! the blob type is unknown. Nor does it keep checksums: a put lands by an
-//! atomic rename of a synced copy, so a blob is whole or absent, but no SHA-256
-//! is recorded and reads are not verified.
+//! atomic rename of a complete copy, so a blob is whole or absent, but no
+//! SHA-256 is recorded and reads are not verified.
 
 use std::fs::Metadata;
 use std::time::UNIX_EPOCH;

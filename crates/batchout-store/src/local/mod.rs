@@ -2,25 +2,37 @@
 //!
 //! This is batchout's zero-configuration default, so it must be as safe as an
 //! object store: a put is atomic (written aside under `<root>/.batchout-tmp/`,
-//! synced, then renamed into place), an append is guarded by a file lock and the
-//! expected length, and no name or planted symbolic link can reach outside the
-//! root. It keeps no checksums: the atomic rename is its integrity guarantee,
-//! and [`ObjectMeta::sha256`] is always `None` here, so reads are not verified.
+//! then renamed into place, so no reader and no failure of the process ever
+//! sees part of a blob), an append is guarded by a file lock and the expected
+//! length, and no name or planted symbolic link can reach outside the root.
+//! Against a power loss or an operating system crash a put is only as safe as
+//! [`LocalStore::sync_puts`] asks: by default, on a local disk, it does not
+//! wait for the disk, as `cp` does not; on a network file system it syncs its
+//! data before the rename (ADR 0005, `docs/decisions/0005-local-store-durability.md`,
+//! says what is and is not guaranteed, and why). It keeps no checksums: the
+//! atomic rename is its integrity guarantee, and [`ObjectMeta::sha256`] is
+//! always `None` here, so reads are not verified.
 //! (A file that changes while it is copied in is stored as copied: unlike the
 //! Azure backend, this one does not detect it.)
 //!
 //! Modules: `paths` maps names to paths and refuses unsafe ones; `write`
 //! creates containers, puts and deletes; `append` appends; `read` gets and
-//! heads; `list` lists; `meta` turns file metadata into [`ObjectMeta`].
+//! heads; `list` lists; `meta` turns file metadata into [`ObjectMeta`]; `disk`
+//! tells a local disk from a network file system; `lane` runs puts on a few
+//! long-lived loops rather than one blocking task each.
 //!
 //! Symbolic links are never followed below the root: every folder on the way
-//! to a blob is checked with `symlink_metadata`, and a file is read only if the
-//! path is the same regular file before and after it is opened. (A link swapped
-//! into a *folder* on the way between that check and the open is not caught;
-//! that needs `openat2(RESOLVE_BENEATH)`, which is not worth a platform-specific
-//! dependency for a store whose writers are batchout itself.)
+//! to a blob is checked with `symlink_metadata` (by a put, before it writes
+//! anything, and again before its rename when its copy was 1 MiB or more), and
+//! a file is read only if the path is the same regular file before and after
+//! it is opened. (A link swapped into a *folder* on the way between that check
+//! and the open or rename is not caught; that needs `openat2(RESOLVE_BENEATH)`,
+//! which is not worth a platform-specific dependency for a store whose writers
+//! are batchout itself.)
 
 mod append;
+mod disk;
+mod lane;
 mod list;
 mod meta;
 mod paths;
@@ -31,10 +43,12 @@ use std::fmt;
 use std::io;
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
+use lane::Lane;
 
 use crate::{
     Capabilities, ContainerName, Error, GetResult, ListResult, Location, ObjectMeta, PutOptions,
@@ -44,6 +58,9 @@ use crate::{
 /// The most bytes one append may carry: Azure's Append Block limit, so that
 /// callers chunk the same way whichever store they write to.
 const MAX_APPEND_SIZE: u64 = 4 * 1024 * 1024;
+
+/// How many puts run at once when each waits for a disk or a server.
+const WAITING_PUT_LOOPS: usize = 16;
 
 /// A store in a local directory: `<root>/<container>/<blob name>`, where the
 /// blob name's `/`-separated segments are folders and the file name.
@@ -55,13 +72,92 @@ const MAX_APPEND_SIZE: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
+    /// What [`LocalStore::sync_puts`] asked, if it was called.
+    sync: Option<bool>,
+    /// What the clones that run each operation share.
+    shared: Arc<Shared>,
+}
+
+/// What is found out once, at the first put.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Whether the root is on a local disk.
+    local_disk: OnceLock<bool>,
+    /// The lane that runs puts.
+    puts: OnceLock<Arc<Lane>>,
 }
 
 impl LocalStore {
-    /// A store rooted at `root`. Nothing is touched on disk until
-    /// [`Store::create_container`] creates the root and a container in it.
+    /// A store rooted at `root`, whose puts wait for the disk only as
+    /// [`LocalStore::sync_puts`] says when it is not called. Nothing is touched
+    /// on disk until [`Store::create_container`] creates the root and a
+    /// container in it.
     pub fn new(root: PathBuf) -> Self {
-        Self { root }
+        Self {
+            root,
+            sync: None,
+            shared: Arc::default(),
+        }
+    }
+
+    /// Whether each put waits for the disk. A put is always written aside and
+    /// renamed into place, so no reader ever sees part of a blob, and any
+    /// failure of the process (an error, a panic, a kill) leaves it complete or
+    /// absent. What syncing adds is the power loss:
+    ///
+    /// - `true`: the blob's data is synced before the rename, and its folder
+    ///   (with any folder created for it) after, so a put is complete or
+    ///   absent across a power loss or an operating system crash too, and on
+    ///   disk once it returns. It costs a few disk flushes per blob.
+    /// - `false`: nothing is synced. After a power loss, a blob written in the
+    ///   last seconds may be missing or, on some file systems (ext4 for a new
+    ///   name, XFS), empty or cut short. On a network file system, a write
+    ///   error the server reports late (a full quota) goes unnoticed.
+    /// - Not called (the default): as `false` on a local disk (ext4, XFS,
+    ///   btrfs, tmpfs and the like, as Linux's mount table says); elsewhere
+    ///   (NFS, SMB, Lustre, GPFS, FUSE, an unknown type, or not Linux) the data
+    ///   is synced before the rename, as with `true`, but not the folder.
+    ///
+    /// ADR 0005 (`docs/decisions/0005-local-store-durability.md`) explains the
+    /// choice. Appends sync each block whatever this says.
+    #[must_use]
+    pub fn sync_puts(mut self, sync: bool) -> Self {
+        self.sync = Some(sync);
+        self
+    }
+
+    /// Whether a put syncs its data before renaming it into place, and whether
+    /// it then syncs the folders whose names it changed.
+    fn put_syncs(&self) -> (bool, bool) {
+        match self.sync {
+            Some(sync) => (sync, sync),
+            None => {
+                let local = *self
+                    .shared
+                    .local_disk
+                    .get_or_init(|| disk::is_local(&self.root));
+                (!local, false)
+            }
+        }
+    }
+
+    /// The lane that runs puts: as many loops as there are cores when puts
+    /// only copy and rename (more would only take turns on them), more when
+    /// they wait for a disk or a server.
+    async fn put_lane(&self) -> Arc<Lane> {
+        if let Some(lane) = self.shared.puts.get() {
+            return Arc::clone(lane);
+        }
+        let store = self.clone();
+        let waits = tokio::task::spawn_blocking(move || store.put_syncs().0)
+            .await
+            .unwrap_or(true);
+        let loops = if waits {
+            WAITING_PUT_LOOPS
+        } else {
+            std::thread::available_parallelism().map_or(2, usize::from)
+        };
+        Arc::clone(self.shared.puts.get_or_init(|| Arc::new(Lane::new(loops))))
     }
 
     /// Runs blocking file work on tokio's blocking pool.
@@ -111,11 +207,27 @@ impl Store for LocalStore {
         &self,
         location: &Location,
         source: PutSource,
-        _options: &PutOptions,
+        options: &PutOptions,
     ) -> Result<ObjectMeta> {
-        let location = location.clone();
-        self.blocking(move |store| store.put_blocking(&location, source))
+        let (store, location) = (self.clone(), location.clone());
+        let lane = self.put_lane().await;
+        match lane
+            .run(move || store.put_blocking(&location, source))
             .await
+        {
+            Some(Ok(result)) => {
+                if let Ok(meta) = &result {
+                    options.count(meta.size);
+                }
+                result
+            }
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Err(Error::io(
+                "finish file work in",
+                &self.root,
+                io::Error::other("the runtime is shutting down"),
+            )),
+        }
     }
 
     async fn append(&self, location: &Location, data: Bytes, position: u64) -> Result<u64> {
@@ -165,4 +277,48 @@ impl Store for LocalStore {
         self.blocking(move |store| store.delete_blocking(&location))
             .await
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that believes its root is (or is not) on a local disk.
+    fn on(local_disk: bool) -> LocalStore {
+        let store = LocalStore::new(PathBuf::from("/nowhere"));
+        store
+            .shared
+            .local_disk
+            .set(local_disk)
+            .expect("not set yet");
+        store
+    }
+
+    #[test]
+    fn puts_sync_their_data_off_local_disks_unless_told_otherwise() {
+        assert_eq!(on(true).put_syncs(), (false, false));
+        assert_eq!(on(false).put_syncs(), (true, false));
+        for local_disk in [true, false] {
+            assert_eq!(on(local_disk).sync_puts(true).put_syncs(), (true, true));
+            assert_eq!(on(local_disk).sync_puts(false).put_syncs(), (false, false));
+        }
+    }
+}
+
+/// The conformance suite again, against a store whose puts wait for the disk
+/// (the default store runs it in `tests/local.rs`).
+#[cfg(all(test, feature = "conformance"))]
+mod synced_conformance {
+    use std::sync::Arc;
+
+    use super::LocalStore;
+    use crate::Store;
+
+    async fn synced_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = LocalStore::new(dir.path().join("store")).sync_puts(true);
+        (Arc::new(store), dir)
+    }
+
+    crate::store_conformance_tests!(synced_store());
 }

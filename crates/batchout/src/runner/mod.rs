@@ -24,7 +24,7 @@ pub use manifest::{MANIFEST_NAME, Manifest, PersistedFile, UPLOAD_ERRORS, UPLOAD
 pub use rule::{OutputRule, UploadCondition};
 
 use crate::track::{TrackOptions, Tracker};
-use crate::{Outputs, Result, TaskOutputs};
+use crate::{DEFAULT_CONCURRENCY, Outputs, Progress, Result, TaskOutputs};
 
 /// The exit code of a run whose command succeeded but whose outputs could not
 /// all be stored (retry the task). Like `EX_TEMPFAIL`.
@@ -39,6 +39,8 @@ pub struct TaskRunner {
     task_dir: PathBuf,
     rules: Vec<OutputRule>,
     interval: Duration,
+    concurrency: usize,
+    progress: Option<Progress>,
 }
 
 /// What a run did.
@@ -79,6 +81,8 @@ impl TaskRunner {
             task_dir: cwd,
             rules: Vec::new(),
             interval: TrackOptions::default().interval,
+            concurrency: DEFAULT_CONCURRENCY,
+            progress: None,
         })
     }
 
@@ -104,6 +108,23 @@ impl TaskRunner {
     /// How often the logs are flushed while the command runs.
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = interval;
+        self
+    }
+
+    /// How many of the output rules' files are uploaded at once when the
+    /// command has exited (at least 1; [`DEFAULT_CONCURRENCY`] unless set). See
+    /// [`Outputs::concurrency`].
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Counts the upload of the output rules' files into `progress` (for a
+    /// progress bar; see [`Outputs::with_progress`]). The logs, which are
+    /// tracked while the command runs, and the manifest are not counted, so
+    /// nothing is planned before the command has exited.
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
         self
     }
 
@@ -203,13 +224,7 @@ impl TaskRunner {
             }
         }
         for (kind, patterns) in by_kind {
-            let job;
-            let outputs: &Outputs = if kind.is_job_kind() {
-                job = self.task.job();
-                &job
-            } else {
-                &self.task
-            };
+            let outputs = self.for_outputs(&kind);
             match outputs.save_all(&kind, &patterns).await {
                 Ok(report) => {
                     for pattern in report.unmatched {
@@ -233,6 +248,22 @@ impl TaskRunner {
                 }
                 Err(e) => manifest.errors.push(format!("{kind} outputs: {e}")),
             }
+        }
+    }
+
+    /// The outputs the rules of `kind` are saved to (the job's, for a job
+    /// kind), moving files as [`TaskRunner::concurrency`] and
+    /// [`TaskRunner::progress`] set.
+    fn for_outputs(&self, kind: &OutputKind) -> Outputs {
+        let outputs: Outputs = if kind.is_job_kind() {
+            (*self.task.job()).clone()
+        } else {
+            (*self.task).clone()
+        };
+        let outputs = outputs.concurrency(self.concurrency);
+        match &self.progress {
+            Some(progress) => outputs.with_progress(progress.clone()),
+            None => outputs,
         }
     }
 
@@ -356,5 +387,54 @@ pub async fn supervise(child: &mut tokio::process::Child, trackers: &[&Tracker])
                 tracing::warn!(error = %e, "flush on signal failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use batchout_naming::{JobId, TaskId};
+    use batchout_store::LocalStore;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_rules_files_are_counted_into_the_progress_and_the_logs_are_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(work.join("out")).expect("mkdir");
+        let mut bytes = 0;
+        for n in 1..=5 {
+            let text = "x".repeat(n * 100);
+            std::fs::write(work.join(format!("out/{n}.txt")), &text).expect("write");
+            bytes += text.len() as u64;
+        }
+        let store = Arc::new(LocalStore::new(dir.path().join("store")));
+        let task = TaskOutputs::new(
+            store,
+            JobId::new("j").expect("job id"),
+            TaskId::new("t").expect("task id"),
+        );
+        let command = ["sh", "-c", "echo a log line"].map(OsString::from).to_vec();
+        let progress = Progress::new();
+        let report = TaskRunner::new(task, command)
+            .expect("a runner")
+            .working_dir(&work)
+            .task_dir(&work)
+            .rules(vec!["out/*.txt".parse().expect("a rule")])
+            .concurrency(0)
+            .progress(progress.clone())
+            .run()
+            .await
+            .expect("runs");
+        assert_eq!(report.exit_code(), 0, "{:?}", report.manifest.errors);
+        assert_eq!(report.manifest.outputs.len(), 5);
+        let counted = progress.snapshot();
+        assert_eq!(
+            (counted.files_total, counted.files_done, counted.bytes_total),
+            (5, 5, bytes),
+            "the five outputs, and neither the logs nor the manifest"
+        );
     }
 }
