@@ -9,7 +9,8 @@ Workloads (sizes shrink with --smoke):
   W5  the local store against `cp -r` of the W2 tree
 
 Tools: batchout (release build), the Python SDK (8 workers), the JavaScript SDK and
-cp (W5). The ceiling is raw HTTP from curl against the same server in the same run,
+cp (W5); batchout-crc64 (W1, W2 up: CRC-64 request checksums, as batchout sends to Azure
+accounts) and batchout-1stream (W1 down: one streamed GET). The ceiling is raw HTTP from curl against the same server in the same run,
 for the request patterns batchout uses:
   W1 up    curl           one Put Blob
            curl-blocks    Put Block of BENCH_BLOCK_SIZE bytes (default 8 MiB), each with its
@@ -18,6 +19,8 @@ for the request patterns batchout uses:
   W1 down  curl           one GET
            curl-ranges    ranged GETs of the same size and concurrency, one part file each
   W2       curl-parallel  one curl process, one request per file, 8 at a time
+  W2 up    curl-checked   the same, each request with batchout's headers: Content-MD5 and
+                          the SHA-256 as metadata (x-ms-meta-sha256)
 Block files, checksums and curl's config files are prepared before the timing starts.
 
 For each workload and tool it prints the median of the runs, the ratio of its time to
@@ -316,10 +319,13 @@ def curl_parallel(config: Path, parallel: int):
 
 
 def batchout(tool: str, *args: str) -> list[str]:
-    """A batchout command; the `batchout-crc64` row sends CRC-64 request checksums instead of the
-    MD5 batchout chooses for the emulator (what it sends to real Azure)."""
+    """A batchout command. Variants: `batchout-crc64` sends CRC-64 request checksums instead of
+    the MD5 batchout chooses for the emulator (what it sends to Azure accounts);
+    `batchout-1stream` reads a blob with one streamed GET instead of parallel ranges."""
     if tool == "batchout-crc64":
         return ["env", "BATCHOUT_CHECKSUM=crc64", str(BATCHOUT), *args]
+    if tool == "batchout-1stream":
+        return [str(BATCHOUT), "--block-concurrency", "1", *args]
     return [str(BATCHOUT), *args]
 
 
@@ -492,8 +498,8 @@ class Bench:
             def make(rep):
                 out = data / f"down-{tool}-{rep}.bin"
                 check = lambda: consume_file(big, [out])
-                if tool == "batchout":
-                    return Step([str(BATCHOUT), "get", "--job", job, "--task", "t", "big.bin", "-o", str(out)], data,
+                if tool.startswith("batchout"):
+                    return Step(batchout(tool, "get", "--job", job, "--task", "t", "big.bin", "-o", str(out)), data,
                                 check=check)
                 if tool == "python":
                     return Step(self.py("down-file", container, blob, str(out)), data, check=check)
@@ -510,7 +516,7 @@ class Bench:
                 return Step(curl_parallel(config, BLOCK_CONCURRENCY), data, check=lambda: consume_file(big, parts))
             return make
 
-        tools = ["batchout", "python", "javascript", "curl", "curl-ranges"]
+        tools = ["batchout", "batchout-1stream", "python", "javascript", "curl", "curl-ranges"]
         self.record("W1", f"download {self.args.w1_mib} MiB", "MB", size / 1e6, [(t, down(t)) for t in tools],
                     ceilings=["curl", "curl-ranges"])
         shutil.rmtree(data)

@@ -9,7 +9,6 @@ use batchout_store::Result as StoreResult;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use futures::stream::BoxStream;
-use tempfile::NamedTempFile;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::{Error, Result};
@@ -17,80 +16,111 @@ use crate::{Error, Result};
 /// The most bytes queued for the writer thread at once.
 const WRITE_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 
-/// Writes a stream to `path` through a temporary file in the same folder, renamed
-/// into place only when every byte is written and synced. On any failure the
-/// temporary file is removed and `path` is untouched.
+/// Where a download goes.
+pub(crate) enum Target {
+    /// This file.
+    File(PathBuf),
+    /// A relative path below a folder, whose missing folders are created
+    /// (never through a link: see [`prepare_destination`]).
+    Below(PathBuf, PathBuf),
+}
+
+/// What the reading side hands the writer thread.
+enum Piece {
+    /// The next bytes, holding their share of the queue's budget.
+    Bytes(Bytes, OwnedSemaphorePermit),
+    /// Every byte came, and checked: sync and rename into place.
+    Commit,
+}
+
+/// Writes a stream to its target through a temporary file in the same folder,
+/// renamed into place only when every byte is written and synced. On any
+/// failure the temporary file is removed and the target is untouched. Returns
+/// the file written and its length.
 ///
-/// The bytes are written by one blocking thread while the stream is read, so
-/// receiving (and checking) the next bytes and writing the last ones overlap;
-/// at most [`WRITE_QUEUE_BYTES`] (or one chunk, if larger) wait between them.
+/// One blocking thread does all the file work (folders, temporary file, writes,
+/// sync, rename) while the stream is read, so receiving (and checking) the next
+/// bytes and writing the last ones overlap; at most [`WRITE_QUEUE_BYTES`] (or
+/// one chunk, if larger) wait between them.
 pub(crate) async fn write_atomically(
-    path: &Path,
+    target: Target,
     mut stream: BoxStream<'static, StoreResult<Bytes>>,
-) -> Result<u64> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    if path.is_dir() {
-        return Err(Error::io(
-            "write",
-            path,
-            std::io::Error::new(
-                std::io::ErrorKind::IsADirectory,
-                "it is a directory; give a file path",
-            ),
-        ));
-    }
+) -> Result<(PathBuf, u64)> {
     let budget = Arc::new(Semaphore::new(WRITE_QUEUE_BYTES));
-    let (sender, mut receiver) = mpsc::unbounded_channel::<(Bytes, OwnedSemaphorePermit)>();
-    let writer = tokio::task::spawn_blocking(move || -> Result<(NamedTempFile, u64)> {
-        let mut temp = tempfile::Builder::new()
-            .prefix(".batchout-")
-            .suffix(".part")
-            .tempfile_in(&parent)
-            .map_err(|e| Error::io("create a temporary file in", &parent, e))?;
-        let mut written = 0u64;
-        while let Some((chunk, _permit)) = receiver.blocking_recv() {
-            temp.as_file_mut()
-                .write_all(&chunk)
-                .map_err(|e| Error::io("write", temp.path(), e))?;
-            written += chunk.len() as u64;
-        }
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| Error::io("sync", temp.path(), e))?;
-        Ok((temp, written))
-    });
-    let mut received = 0u64;
+    let (sender, receiver) = mpsc::unbounded_channel::<Piece>();
+    let writer = tokio::task::spawn_blocking(move || write_pieces(target, receiver));
     let read = async {
         while let Some(chunk) = stream.try_next().await? {
             let wanted = chunk.len().clamp(1, WRITE_QUEUE_BYTES);
             let permits = u32::try_from(wanted).unwrap_or(u32::MAX);
             let Ok(permit) = Arc::clone(&budget).acquire_many_owned(permits).await else {
-                break;
+                return Ok(());
             };
-            received += chunk.len() as u64;
-            if sender.send((chunk, permit)).is_err() {
-                break; // the writer failed; its error is the one to report
+            if sender.send(Piece::Bytes(chunk, permit)).is_err() {
+                return Ok(()); // the writer failed; its error is the one to report
             }
         }
+        let _ = sender.send(Piece::Commit);
         Ok::<_, Error>(())
     }
     .await;
     drop(sender);
     let written = writer
         .await
-        .map_err(|e| Error::io("write", path, std::io::Error::other(e)))?;
+        .map_err(|e| Error::io("write", "a download", std::io::Error::other(e)))?;
     read?;
-    let (temp, written) = written?;
-    if written != received {
-        let short = std::io::Error::other("the writer stopped before the last byte");
-        return Err(Error::io("write", path, short));
+    written?.ok_or_else(|| {
+        let stopped = std::io::Error::other("the download stopped before its last byte");
+        Error::io("write", "a download", stopped)
+    })
+}
+
+/// The writer thread: the file work of [`write_atomically`]. `None` when the
+/// reading side stopped without committing (the temporary file is removed).
+fn write_pieces(
+    target: Target,
+    mut receiver: mpsc::UnboundedReceiver<Piece>,
+) -> Result<Option<(PathBuf, u64)>> {
+    let path = match target {
+        Target::File(path) => path,
+        Target::Below(root, relative) => prepare_destination(&root, &relative)?,
+    };
+    if path.is_dir() {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "it is a directory; give a file path",
+        );
+        return Err(Error::io("write", &path, e));
     }
-    temp.persist(path)
-        .map_err(|e| Error::io("rename a download into", path, e.error))?;
-    Ok(written)
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".batchout-")
+        .suffix(".part")
+        .tempfile_in(&parent)
+        .map_err(|e| Error::io("create a temporary file in", &parent, e))?;
+    let mut written = 0u64;
+    while let Some(piece) = receiver.blocking_recv() {
+        match piece {
+            Piece::Bytes(chunk, _permit) => {
+                temp.as_file_mut()
+                    .write_all(&chunk)
+                    .map_err(|e| Error::io("write", temp.path(), e))?;
+                written += chunk.len() as u64;
+            }
+            Piece::Commit => {
+                temp.as_file()
+                    .sync_all()
+                    .map_err(|e| Error::io("sync", temp.path(), e))?;
+                temp.persist(&path)
+                    .map_err(|e| Error::io("rename a download into", &path, e.error))?;
+                return Ok(Some((path, written)));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Creates the folders of `relative` below `root`, refusing to pass through
@@ -170,7 +200,8 @@ mod tests {
                 name: "n".into(),
             }),
         ]);
-        assert!(write_atomically(&target, failing).await.is_err());
+        let to = Target::File(target.clone());
+        assert!(write_atomically(to, failing).await.is_err());
         assert_eq!(std::fs::read_to_string(&target).expect("read"), "old");
         let entries: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
         assert_eq!(entries.len(), 1, "no temporary file is left behind");
@@ -184,7 +215,11 @@ mod tests {
             Ok(Bytes::from_static(b"ab")),
             Ok(Bytes::from_static(b"cd")),
         ]);
-        assert_eq!(write_atomically(&target, ok).await.expect("written"), 4);
+        let to = Target::File(target.clone());
+        assert_eq!(
+            write_atomically(to, ok).await.expect("written"),
+            (target.clone(), 4)
+        );
         assert_eq!(std::fs::read_to_string(&target).expect("read"), "abcd");
     }
 

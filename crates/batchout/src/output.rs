@@ -251,10 +251,16 @@ impl OpenedOutput {
     ///
     /// As [`Output::download_to`].
     pub async fn download_to(self, path: impl AsRef<Path>) -> Result<u64> {
-        let path = path.as_ref();
-        let written = download::write_atomically(path, self.stream).await?;
+        let target = download::Target::File(path.as_ref().to_owned());
+        Ok(self.download_into(target).await?.1)
+    }
+
+    /// Writes the bytes to a download target, atomically; returns the file
+    /// written and its length.
+    pub(crate) async fn download_into(self, target: download::Target) -> Result<(PathBuf, u64)> {
+        let (path, written) = download::write_atomically(target, self.stream).await?;
         tracing::info!(blob = %self.output.location, file = %path.display(), bytes = written, "downloaded");
-        Ok(written)
+        Ok((path, written))
     }
 
     /// Streams the bytes into a writer (see [`Output::download_to_writer`]).

@@ -386,14 +386,9 @@ impl Outputs {
                 reason: e.to_string(),
             })?
             .to_relative_path_buf();
-        let dest = dest.to_owned();
-        let target =
-            tokio::task::spawn_blocking(move || download::prepare_destination(&dest, &relative))
-                .await
-                .map_err(|e| Error::io("prepare", "the destination", std::io::Error::other(e)))??;
         let got = self.store.get(output.location(), None).await?;
-        OpenedOutput::new(output.clone(), self.counted(got))
-            .download_to(&target)
+        let (target, _) = OpenedOutput::new(output.clone(), self.counted(got))
+            .download_into(download::Target::Below(dest.to_owned(), relative))
             .await?;
         if let Some(progress) = &self.progress {
             progress.file_done();

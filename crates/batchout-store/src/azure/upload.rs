@@ -90,17 +90,25 @@ pub(super) async fn put_file(
 ) -> Result<ObjectMeta> {
     let owned = path.to_owned();
     let algorithm = store.inner.checksum;
-    let mut source = blocking(move || Source::open(owned, algorithm)).await?;
-    if source.len > store.inner.options.single_put_max {
-        return put_blocks(store, location, source, content_type, options).await;
-    }
-    // The whole file in memory: consistent by construction, but a file that
-    // changed while it was read is still reported, and not stored.
-    let (block, sha256) = blocking(move || {
+    let single_put_max = store.inner.options.single_put_max;
+    // One trip to a blocking thread: open, and for a file of one request, read
+    // it whole (consistent by construction, but a file that changed while it
+    // was read is still reported, and not stored).
+    let opened = blocking(move || {
+        let mut source = Source::open(owned, algorithm)?;
+        if source.len > single_put_max {
+            return Ok(Opened::Large(source));
+        }
         let block = source.next_block(source.len)?;
-        Ok((block, source.finish()?))
+        Ok(Opened::Whole(block, source.finish()?))
     })
     .await?;
+    let (block, sha256) = match opened {
+        Opened::Large(source) => {
+            return put_blocks(store, location, source, content_type, options).await;
+        }
+        Opened::Whole(block, sha256) => (block, sha256),
+    };
     put_blob(
         store,
         location,
@@ -111,6 +119,12 @@ pub(super) async fn put_file(
         options,
     )
     .await
+}
+
+/// A file opened for an upload: read whole already, or to be read in blocks.
+enum Opened {
+    Whole(Block, String),
+    Large(Source),
 }
 
 /// One Put Blob of a block blob, with its checksums.
