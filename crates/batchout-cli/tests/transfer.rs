@@ -350,6 +350,9 @@ fn block_flags_and_variables_reach_the_store() {
         let mut args = flags.to_vec();
         args.extend(["get", "--job", &job, file, "-o", name]);
         let mut cmd = on(&args);
+        // Parallel ranged reads, as on Azure accounts (the emulator's default
+        // is one stream).
+        cmd.env("BATCHOUT_PARALLEL_READS", "1");
         for (name, value) in vars {
             cmd.env(name, value);
         }
@@ -380,6 +383,17 @@ fn block_flags_and_variables_reach_the_store() {
         "d",
     );
     assert_eq!((requests, got == small), (1, true), "one streamed read");
+    let (requests, got) = get(
+        &["--block-size", "64KiB"],
+        &[("BATCHOUT_PARALLEL_READS", "0")],
+        "small.bin",
+        "f",
+    );
+    assert_eq!(
+        (requests, got == small),
+        (1, true),
+        "one streamed read when parallel reads are off"
+    );
     let (requests, got) = get(
         &["--block-size", "4MiB", "--block-concurrency", "16"],
         &[("BATCHOUT_BLOCK_CONCURRENCY", "1")],
@@ -583,7 +597,8 @@ fn a_progress_bar_shows_on_a_terminal_and_nowhere_else() {
         "-o",
         "two.bin",
     ];
-    let shown = on_terminal(&env, &store, &get, &[]).expect("script is there");
+    let shown = on_terminal(&env, &store, &get, &[("BATCHOUT_PARALLEL_READS", "1")])
+        .expect("script is there");
     bar_then(&shown, "fetching", "/1 files", "wrote 1.0 MiB to two.bin");
     // The output on the terminal itself is never mixed with a bar.
     let to_terminal = [

@@ -28,6 +28,10 @@ pub const BLOCK_CONCURRENCY_ENV: &str = "BATCHOUT_BLOCK_CONCURRENCY";
 /// The checksum upload requests carry: `md5` or `crc64` (unset: by endpoint).
 pub const CHECKSUM_ENV: &str = "BATCHOUT_CHECKSUM";
 
+/// Whether whole reads of large blobs go in parallel ranges: `1` or `0` (unset:
+/// by endpoint; see `AzureOptions::parallel_reads`).
+pub const PARALLEL_READS_ENV: &str = "BATCHOUT_PARALLEL_READS";
+
 /// Whether the local directory store syncs each put to disk: `1` or `0` (unset:
 /// by file system; see `LocalStore::sync_puts`).
 pub const SYNC_ENV: &str = "BATCHOUT_SYNC";
@@ -43,7 +47,8 @@ const MAX_BLOCK_CONCURRENCY: usize = 64;
 /// timed, and how large files move (block size, blocks at once). What is not
 /// set comes from the environment ([`RETRIES_ENV`], [`TIMEOUT_ENV`],
 /// [`IDLE_TIMEOUT_ENV`], [`DEADLINE_ENV`], [`BLOCK_SIZE_ENV`],
-/// [`BLOCK_CONCURRENCY_ENV`], [`CHECKSUM_ENV`], [`SYNC_ENV`]), else from [`RetryPolicy::default`] and
+/// [`BLOCK_CONCURRENCY_ENV`], [`CHECKSUM_ENV`], [`SYNC_ENV`],
+/// [`PARALLEL_READS_ENV`]), else from [`RetryPolicy::default`] and
 /// [`AzureOptions::default`].
 ///
 /// ```
@@ -65,6 +70,7 @@ pub struct StoreSettings {
     block_concurrency: Option<usize>,
     checksum: Option<RequestChecksum>,
     sync_puts: Option<bool>,
+    parallel_reads: Option<bool>,
 }
 
 impl StoreSettings {
@@ -113,6 +119,13 @@ impl StoreSettings {
         self
     }
 
+    /// Whether whole reads of large blobs go in parallel ranges (see
+    /// [`AzureOptions::parallel_reads`]; unset, it is chosen by endpoint).
+    pub fn with_parallel_reads(mut self, parallel: bool) -> Self {
+        self.parallel_reads = Some(parallel);
+        self
+    }
+
     /// Whether the local directory store syncs each put to disk before it is
     /// renamed into place (see [`LocalStore::sync_puts`]; unset, it is chosen
     /// by file system).
@@ -156,20 +169,20 @@ impl StoreSettings {
                 .map_err(|reason| invalid(BLOCK_CONCURRENCY_ENV, &value, reason))?;
             settings.block_concurrency = Some(blocks);
         }
-        if let Some(value) = env(SYNC_ENV) {
-            let sync = match value.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => {
-                    return Err(invalid(
-                        SYNC_ENV,
-                        &value,
-                        "give 1 to sync every put to disk, or 0 not to".into(),
-                    ));
-                }
-            };
-            settings.sync_puts = Some(sync);
-        }
+        let switch = |name: &str, fix: &str| -> Result<Option<bool>> {
+            env(name)
+                .map(|value| match value.trim().to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => Ok(true),
+                    "0" | "false" | "no" | "off" => Ok(false),
+                    _ => Err(invalid(name, &value, fix.to_owned())),
+                })
+                .transpose()
+        };
+        settings.sync_puts = switch(SYNC_ENV, "give 1 to sync every put to disk, or 0 not to")?;
+        settings.parallel_reads = switch(
+            PARALLEL_READS_ENV,
+            "give 1 to read large blobs in parallel ranges, or 0 for one stream",
+        )?;
         if let Some(value) = env(CHECKSUM_ENV) {
             let checksum = RequestChecksum::parse(&value)
                 .map_err(|reason| invalid(CHECKSUM_ENV, &value, reason))?;
@@ -189,6 +202,7 @@ impl StoreSettings {
             block_concurrency: self.block_concurrency.or(fallback.block_concurrency),
             checksum: self.checksum.or(fallback.checksum),
             sync_puts: self.sync_puts.or(fallback.sync_puts),
+            parallel_reads: self.parallel_reads.or(fallback.parallel_reads),
         }
     }
 
@@ -214,6 +228,7 @@ impl StoreSettings {
             options.block_concurrency = blocks.clamp(1, MAX_BLOCK_CONCURRENCY);
         }
         options.checksum = self.checksum.or(options.checksum);
+        options.parallel_reads = self.parallel_reads.or(options.parallel_reads);
         options
     }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 /// A temporary working directory whose default store is `./batchout-data`.
 /// Variables of batchout and Batch that a test must not inherit from the
 /// environment running it.
-const INHERITED: [&str; 19] = [
+const INHERITED: [&str; 20] = [
     "BATCHOUT_STORE",
     "BATCHOUT_LOG",
     "BATCHOUT_RETRIES",
@@ -25,6 +25,7 @@ const INHERITED: [&str; 19] = [
     "BATCHOUT_PROGRESS",
     "BATCHOUT_CHECKSUM",
     "BATCHOUT_SYNC",
+    "BATCHOUT_PARALLEL_READS",
     "AZ_BATCH_JOB_ID",
     "AZ_BATCH_TASK_ID",
     "AZ_BATCH_TASK_DIR",

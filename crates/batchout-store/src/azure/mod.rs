@@ -69,6 +69,13 @@ pub struct AzureOptions {
     /// How many blocks of one file are in flight at once, up or down (1: a
     /// whole read is one streamed GET).
     pub block_concurrency: usize,
+    /// Whether whole reads of large blobs go in parallel ranges
+    /// (`block_concurrency` at once) or as one streamed GET; `None` chooses by
+    /// endpoint: one stream for path-style endpoints (the emulator, a single
+    /// Node.js thread for which every ranged request is extra work), parallel
+    /// ranges otherwise (the service spreads them; one TCP stream is limited by
+    /// its round trip).
+    pub parallel_reads: Option<bool>,
     /// The checksum every upload request carries; `None` chooses by endpoint:
     /// [`RequestChecksum::Md5`] for path-style endpoints (the emulator, which
     /// computes CRC-64 slowly), else [`RequestChecksum::Crc64`] (the Blob
@@ -84,6 +91,7 @@ impl Default for AzureOptions {
             single_put_max: 32 * 1024 * 1024,
             block_size: 8 * 1024 * 1024,
             block_concurrency: 4,
+            parallel_reads: None,
             checksum: None,
             retry: RetryPolicy::default(),
         }
@@ -102,6 +110,8 @@ struct Inner {
     options: AzureOptions,
     /// The checksum upload requests carry, chosen.
     checksum: RequestChecksum,
+    /// Whether whole reads go in parallel ranges, chosen.
+    parallel_reads: bool,
 }
 
 impl AzureStore {
@@ -116,12 +126,15 @@ impl AzureStore {
         } else {
             RequestChecksum::Crc64
         });
+        let parallel_reads = options.parallel_reads.unwrap_or(!target.is_path_style())
+            && options.block_concurrency > 1;
         let client = Client::new(target, options.retry.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 client,
                 options,
                 checksum,
+                parallel_reads,
             }),
         })
     }

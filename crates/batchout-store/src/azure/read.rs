@@ -11,9 +11,12 @@
 //! on and those read ahead of it; two when `block_concurrency` is 2 or less). Every range survives a
 //! broken connection by resuming where it stopped (`download.rs`).
 //!
-//! With `block_concurrency` 1 a whole read is one streamed GET.
+//! Without parallel reads ([`AzureOptions::parallel_reads`], chosen by
+//! endpoint, and never with `block_concurrency` 1) a whole read is one
+//! streamed GET.
 //!
 //! [`AzureOptions::block_concurrency`]: super::AzureOptions::block_concurrency
+//! [`AzureOptions::parallel_reads`]: super::AzureOptions::parallel_reads
 
 use std::ops::Range;
 
@@ -34,7 +37,7 @@ pub(super) async fn whole(store: &AzureStore, location: &Location) -> Result<Get
     let concurrency = options.block_concurrency.max(1);
     let name = location.name.as_str();
     let plain = || Request::new("read", Method::GET, &location.container, Some(name));
-    let response = if concurrency == 1 {
+    let response = if !store.inner.parallel_reads {
         store.client().send(&plain()).await?
     } else {
         let first = plain().header("x-ms-range", format!("bytes=0-{}", block - 1));
