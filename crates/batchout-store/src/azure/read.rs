@@ -28,7 +28,7 @@ use reqwest::{Method, Response};
 
 use super::client::Request;
 use super::{AzureStore, content_range, download, meta_from_headers};
-use crate::{Error, GetResult, Location, Result, Store};
+use crate::{Error, GetResult, Location, ObjectMeta, Result, Store};
 
 /// The whole blob.
 pub(super) async fn whole(store: &AzureStore, location: &Location) -> Result<GetResult> {
@@ -47,15 +47,7 @@ pub(super) async fn whole(store: &AzureStore, location: &Location) -> Result<Get
             other => other?,
         }
     };
-    let headers = response.headers();
-    let mut meta = meta_from_headers(name, headers);
-    let first = match content_range(headers) {
-        Some((start, end, total)) => {
-            meta.size = total;
-            start..end
-        }
-        None => 0..meta.size,
-    };
+    let (meta, first) = answered(name, &response);
     if first.start != 0 || first.end > meta.size {
         return Err(unexpected(store, location, "the first range"));
     }
@@ -132,15 +124,7 @@ pub(super) async fn range(
         }
         other => other?,
     };
-    let headers = response.headers();
-    let mut meta = meta_from_headers(name, headers);
-    let returned = match content_range(headers) {
-        Some((start, end, total)) => {
-            meta.size = total;
-            start..end
-        }
-        None => 0..meta.size,
-    };
+    let (meta, returned) = answered(name, &response);
     if range.end > meta.size || returned != range {
         return Err(invalid(meta.size));
     }
@@ -156,6 +140,21 @@ pub(super) async fn range(
         range: returned,
         stream,
     })
+}
+
+/// The blob's properties from a read's answer (its whole size from
+/// `Content-Range` when the answer holds a range), and the bytes it carries.
+fn answered(name: &str, response: &Response) -> (ObjectMeta, Range<u64>) {
+    let headers = response.headers();
+    let mut meta = meta_from_headers(name, headers);
+    let carried = match content_range(headers) {
+        Some((start, end, total)) => {
+            meta.size = total;
+            start..end
+        }
+        None => 0..meta.size,
+    };
+    (meta, carried)
 }
 
 /// One range of a whole read, in memory: asked for on the version being read.
