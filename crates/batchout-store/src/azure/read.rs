@@ -66,14 +66,16 @@ pub(super) async fn whole(store: &AzureStore, location: &Location) -> Result<Get
     let Some(etag) = meta.etag.clone() else {
         return Err(unexpected(store, location, "a version (ETag)"));
     };
-    let mut start = first.end;
-    let mut parts: Vec<BoxFuture<'static, Result<Vec<Bytes>>>> = vec![collect(first_part).boxed()];
-    while start < size {
-        let end = size.min(start.saturating_add(block));
-        parts.push(part(store.clone(), location.clone(), etag.clone(), start..end).boxed());
-        start = end;
-    }
-    let stream = stream::iter(parts)
+    // Asked for lazily, as the ones before are handed on: a huge blob costs
+    // no list of its ranges up front.
+    let (store, location) = (store.clone(), location.clone());
+    let step = usize::try_from(block).unwrap_or(usize::MAX);
+    let rest = (first.end..size).step_by(step).map(move |start| {
+        let range = start..size.min(start.saturating_add(block));
+        part(store.clone(), location.clone(), etag.clone(), range).boxed()
+    });
+    let first: BoxFuture<'static, Result<Vec<Bytes>>> = collect(first_part).boxed();
+    let stream = stream::iter(std::iter::once(first).chain(rest))
         .buffered((concurrency - 1).max(1))
         .map_ok(|chunks| stream::iter(chunks.into_iter().map(Ok)))
         .try_flatten()
