@@ -561,16 +561,7 @@ class Bench:
         subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "t", "--pattern", "tree/**/*"], env=self.env,
                        cwd=data, check=True, stdout=subprocess.DEVNULL)
 
-        def listing(tool):
-            def make(rep):
-                if tool == "batchout":
-                    return Step([str(BATCHOUT), "ls", "--job", job, "--task", "t", "--kind", "TaskOutput"], data)
-                if tool == "python":
-                    return Step(self.py("list", container, prefix), data)
-                return Step(self.js("list", container, prefix), data)
-            return make
-
-        self.record("W2", f"list {count}", "names", count, [(t, listing(t)) for t in ["batchout", "python", "javascript"]])
+        self.record("W2", f"list {count}", "names", count, self.listings(job, container, prefix, data))
         base, sas = self.sas(job)
 
         def down(tool):
@@ -596,6 +587,18 @@ class Bench:
                     [(t, down(t)) for t in ["batchout", "python", "javascript", "curl-parallel"]],
                     ceilings=["curl-parallel"])
 
+    def listings(self, job, container, prefix, data):
+        """The listing of one task's TaskOutputs by batchout and the SDKs (names only)."""
+        def listing(tool):
+            def make(rep):
+                if tool == "batchout":
+                    return Step([str(BATCHOUT), "ls", "--job", job, "--task", "t", "--kind", "TaskOutput"], data)
+                if tool == "python":
+                    return Step(self.py("list", container, prefix), data)
+                return Step(self.js("list", container, prefix), data)
+            return make
+        return [(t, listing(t)) for t in ["batchout", "python", "javascript"]]
+
     def w3(self):
         count = self.args.w3_names
         data = self.work / "w3"
@@ -606,16 +609,7 @@ class Bench:
                        cwd=data, check=True, stdout=subprocess.DEVNULL)
         prefix = "t/$TaskOutput/"
 
-        def listing(tool):
-            def make(rep):
-                if tool == "batchout":
-                    return Step([str(BATCHOUT), "ls", "--job", job, "--task", "t", "--kind", "TaskOutput"], data)
-                if tool == "python":
-                    return Step(self.py("list", container, prefix), data)
-                return Step(self.js("list", container, prefix), data)
-            return make
-
-        self.record("W3", f"list {count}", "names", count, [(t, listing(t)) for t in ["batchout", "python", "javascript"]])
+        self.record("W3", f"list {count}", "names", count, self.listings(job, container, prefix, data))
 
     def w4(self):
         seconds = self.args.w4_seconds

@@ -168,22 +168,12 @@ impl Outputs {
         source: impl AsRef<Path>,
         destination: &OutputPath,
     ) -> Result<Output> {
-        let source = source.as_ref();
-        if let Some(progress) = &self.progress {
-            progress.plan_file(std::fs::metadata(source).map_or(0, |m| m.len()));
-        }
-        self.store_file(kind, source, destination).await
-    }
-
-    /// Stores a local file (planned already, where progress is counted).
-    async fn store_file(
-        &self,
-        kind: &OutputKind,
-        source: &Path,
-        destination: &OutputPath,
-    ) -> Result<Output> {
         let location = self.location(kind, destination)?;
-        check_source(source).await?;
+        let source = source.as_ref();
+        let len = check_source(source).await?;
+        if let Some(progress) = &self.progress {
+            progress.plan_file(len);
+        }
         self.put(location, kind, PutSource::File(source.to_owned()))
             .await
     }
@@ -390,18 +380,24 @@ impl Outputs {
         let (target, _) = OpenedOutput::new(output.clone(), self.counted(got))
             .download_into(download::Target::Below(dest.to_owned(), relative))
             .await?;
-        if let Some(progress) = &self.progress {
-            progress.file_done();
-        }
         Ok((output, target))
     }
 
-    /// A whole read, counted into the progress, if any.
+    /// A whole read, counted into the progress, if any: its bytes as they
+    /// come, and the file once the last has come.
     fn counted(&self, mut got: GetResult) -> GetResult {
         if let Some(progress) = self.progress.clone() {
+            let mut finished = Some(progress.clone());
+            let done = stream::poll_fn(move |_| {
+                if let Some(progress) = finished.take() {
+                    progress.file_done();
+                }
+                std::task::Poll::Ready(None)
+            });
             got.stream = got
                 .stream
                 .inspect_ok(move |chunk| progress.add_bytes(chunk.len() as u64))
+                .chain(done)
                 .boxed();
         }
         got
@@ -629,13 +625,14 @@ impl Outputs {
     }
 }
 
-async fn check_source(path: &Path) -> Result<()> {
+/// Refuses a source that is not a regular file, saying why; gives its length.
+async fn check_source(path: &Path) -> Result<u64> {
     let bad = |reason: String| Error::BadSource {
         path: path.to_owned(),
         reason,
     };
     match tokio::fs::metadata(path).await {
-        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(meta) if meta.is_file() => Ok(meta.len()),
         Ok(meta) if meta.is_dir() => Err(bad(
             "it is a directory; save the files in it with a pattern such as 'DIR/**/*'".into(),
         )),
