@@ -20,7 +20,7 @@ for the request patterns batchout uses:
            curl-ranges    ranged GETs of the same size and concurrency, one part file each
   W2       curl-parallel  one curl process, one request per file, 8 at a time
   W2 up    curl-checked   the same, each request with batchout's headers: Content-MD5 and
-                          the SHA-256 as metadata (x-ms-meta-sha256)
+                          the CRC-64/NVME as metadata (x-ms-meta-crc64nvme)
 Block files, checksums and curl's config files are prepared before the timing starts.
 
 For each workload and tool it prints the median of the runs, the ratio of its time to
@@ -330,9 +330,11 @@ def batchout(tool: str, *args: str) -> list[str]:
 
 
 def file_checksums(path: Path) -> tuple[str, str]:
-    """A file's Content-MD5 (base64) and SHA-256 (hex)."""
+    """A file's Content-MD5 (base64) and CRC-64/NVME (16 hex digits, as batchout records it)."""
+    from awscrt.checksums import crc64nvme
+
     data = path.read_bytes()
-    return base64.b64encode(hashlib.md5(data).digest()).decode(), hashlib.sha256(data).hexdigest()
+    return base64.b64encode(hashlib.md5(data).digest()).decode(), f"{crc64nvme(data):016x}"
 
 
 def split_blocks(path: Path, dest: Path):
@@ -542,9 +544,9 @@ class Bench:
                     return Step(self.js("up-tree", container, prefix, str(tree)), data)
                 base, sas = self.sas(job)
                 config = data / f"up-{rep}.cfg"
-                # curl-checked sends what batchout sends: the body's MD5 and its SHA-256 as metadata.
+                # curl-checked sends what batchout sends: the body's MD5 and its CRC-64 as metadata.
                 extra = lambda f: ([("header", f"Content-MD5: {checksums[f][0]}"),
-                                    ("header", f"x-ms-meta-sha256: {checksums[f][1]}")]
+                                    ("header", f"x-ms-meta-crc64nvme: {checksums[f][1]}")]
                                    if tool == "curl-checked" else [])
                 write_curl_config(config, [
                     [("header", "x-ms-blob-type: BlockBlob"), ("header", API_VERSION), *extra(f),

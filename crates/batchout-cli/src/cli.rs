@@ -207,7 +207,7 @@ pub enum Command {
         /// in the working directory].
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Do not check the bytes against the SHA-256 recorded when the output
+        /// Do not check the bytes against the checksum recorded when the output
         /// was saved (fetch a copy that no longer matches it).
         #[arg(long)]
         no_verify: bool,
@@ -224,7 +224,7 @@ pub enum Command {
         dest: PathBuf,
         #[command(flatten)]
         files_at_once: FilesAtOnce,
-        /// Do not check the bytes against the SHA-256 recorded when each output
+        /// Do not check the bytes against the checksum recorded when each output
         /// was saved (fetch copies that no longer match it).
         #[arg(long)]
         no_verify: bool,

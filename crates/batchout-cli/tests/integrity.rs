@@ -1,8 +1,10 @@
-//! Integrity end to end, with the `batchout` binary on Azurite: the SHA-256 a
-//! save records (as the official Python SDK sees it), `get` and `download`
-//! refusing a blob rewritten under stale metadata (and `--no-verify` fetching
-//! it), a file modified during its upload never stored, cut downloads resumed,
-//! and the run manifest carrying the uploaded hash.
+//! Integrity end to end, with the `batchout` binary on Azurite: the CRC-64 a
+//! save records (as the official Python SDK sees it), and the SHA-256 with
+//! `BATCHOUT_SHA256=1`; `get` and `download` refusing a blob rewritten under
+//! stale metadata (and `--no-verify` fetching it), blobs of earlier versions
+//! (SHA-256 only) still checked, a file modified during its upload never
+//! stored, cut downloads resumed, and the run manifest carrying the uploaded
+//! checksums.
 
 mod support;
 
@@ -15,7 +17,7 @@ use assert_cmd::Command;
 use batchout_testkit::{Azurite, FaultProxy, Matcher, PythonSdk, Rules};
 use predicates::prelude::*;
 use sha2::{Digest, Sha256};
-use support::{Env, files_below, job};
+use support::{Env, crc64nvme, files_below, job};
 
 /// `batchout` on `store`.
 fn on(env: &Env, store: &str, args: &[&str]) -> Command {
@@ -50,13 +52,14 @@ fn a_blob_rewritten_under_stale_metadata_is_refused_unless_no_verify() {
     .assert()
     .success();
 
-    // What batchout recorded, as Microsoft's SDK reads it.
+    // What batchout recorded, as Microsoft's SDK reads it: the CRC-64 only.
     let metadata = sdk.run_json(&["metadata", &container, blob]);
     assert_eq!(
-        metadata["sha256"].as_str(),
-        Some(&*sha256(b"the real result\n")),
+        metadata["crc64nvme"].as_str(),
+        Some(&*crc64nvme(b"the real result\n")),
         "{metadata}"
     );
+    assert_eq!(metadata.get("sha256"), None, "{metadata}");
 
     // Another writer replaces the content but keeps the old metadata.
     env.write("tampered.txt", "something else entirely\n");
@@ -75,10 +78,11 @@ fn a_blob_rewritten_under_stale_metadata_is_refused_unless_no_verify() {
     on(&env, &store, &[&get[..], &["-o", target_arg]].concat())
         .assert()
         .code(1)
-        .stderr(predicate::str::contains(sha256(b"the real result\n")))
-        .stderr(predicate::str::contains(sha256(
+        .stderr(predicate::str::contains(crc64nvme(b"the real result\n")))
+        .stderr(predicate::str::contains(crc64nvme(
             b"something else entirely\n",
         )))
+        .stderr(predicate::str::contains("CRC-64/NVME"))
         .stderr(predicate::str::contains("pass --no-verify"));
     assert!(
         files_below(&env.path().join("out")).is_empty(),
@@ -289,10 +293,113 @@ fn the_run_manifest_records_the_hash_of_what_was_uploaded() {
         serde_json::from_slice(&manifest.get_output().stdout).expect("JSON");
     let output = &manifest["outputs"][0];
     assert_eq!(output["blob"], "t1/$TaskOutput/out.txt", "{manifest}");
-    assert_eq!(output["sha256"].as_str(), Some(&*sha256(b"computed\n")));
+    assert_eq!(
+        output["crc64nvme"].as_str(),
+        Some(&*crc64nvme(b"computed\n"))
+    );
+    assert_eq!(output.get("sha256"), None, "{manifest}");
     let metadata = sdk.run_json(&["metadata", &format!("job-{job}"), "t1/$TaskOutput/out.txt"]);
     assert_eq!(
-        metadata["sha256"], output["sha256"],
+        metadata["crc64nvme"], output["crc64nvme"],
         "the blob records the same"
     );
+}
+
+#[test]
+fn with_batchout_sha256_saves_and_the_manifest_record_the_sha256_too() {
+    let Some(azurite) = Azurite::shared() else {
+        return;
+    };
+    let Some(sdk) = PythonSdk::find() else { return };
+    let sdk = sdk.with_connection_string(azurite.connection_string());
+    let env = Env::new();
+    let job = job("sha256");
+    env.write("a.txt", "digest me\n");
+    let save = ["save", "--job", &job, "--task", "t1", "a.txt"];
+    let mut cmd = on(&env, &azurite.blob_endpoint(), &save);
+    cmd.env("BATCHOUT_SHA256", "1").assert().success();
+    let metadata = sdk.run_json(&["metadata", &format!("job-{job}"), "t1/$TaskOutput/a.txt"]);
+    assert_eq!(metadata["sha256"].as_str(), Some(&*sha256(b"digest me\n")));
+    assert_eq!(
+        metadata["crc64nvme"].as_str(),
+        Some(&*crc64nvme(b"digest me\n"))
+    );
+
+    let mut run = on(
+        &env,
+        &azurite.blob_endpoint(),
+        &[
+            "run", "--job", &job, "--task", "t2", "--output", "a.txt", "--", "true",
+        ],
+    );
+    run.env("BATCHOUT_SHA256", "yes").assert().success();
+    let upload_log = fs::read_to_string(env.path().join("fileuploadout.txt")).expect("log");
+    assert!(
+        upload_log.contains(&format!(
+            "crc64nvme {}, sha256 {}",
+            crc64nvme(b"digest me\n"),
+            sha256(b"digest me\n")
+        )),
+        "{upload_log}"
+    );
+
+    let mut refused = on(&env, &azurite.blob_endpoint(), &save);
+    refused
+        .env("BATCHOUT_SHA256", "sometimes")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("BATCHOUT_SHA256"));
+}
+
+#[test]
+fn a_blob_of_an_earlier_version_is_checked_by_its_sha256() {
+    let Some(azurite) = Azurite::shared() else {
+        return;
+    };
+    let Some(sdk) = PythonSdk::find() else { return };
+    let sdk = sdk.with_connection_string(azurite.connection_string());
+    let store = azurite.blob_endpoint();
+    let env = Env::new();
+    let job = job("legacy");
+    let container = format!("job-{job}");
+    on(&env, &store, &["prepare", "--job", &job])
+        .assert()
+        .success();
+    env.write("old.txt", "saved by batchout 0.1\n");
+    let old = env.path().join("old.txt");
+    let old = old.to_str().expect("UTF-8");
+    // As earlier versions wrote them: the SHA-256 alone.
+    for (blob, recorded) in [
+        (
+            "t1/$TaskOutput/good.txt",
+            sha256(b"saved by batchout 0.1\n"),
+        ),
+        ("t1/$TaskOutput/bad.txt", sha256(b"something else\n")),
+    ] {
+        let metadata = format!("sha256={recorded}");
+        sdk.run_json(&[
+            "upload-block",
+            &container,
+            blob,
+            old,
+            "--metadata",
+            &metadata,
+        ]);
+    }
+    let get = |name: &str| {
+        on(
+            &env,
+            &store,
+            &["get", "--job", &job, "--task", "t1", name, "-o", "-"],
+        )
+    };
+    get("good.txt")
+        .assert()
+        .success()
+        .stdout("saved by batchout 0.1\n");
+    get("bad.txt")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("SHA-256"))
+        .stderr(predicate::str::contains(sha256(b"something else\n")));
 }

@@ -1,11 +1,14 @@
 //! The checksums of uploads and downloads: the one each Azure upload request
 //! carries (`Content-MD5` or `x-ms-content-crc64`), so the service refuses a
-//! body corrupted on the way, and the SHA-256 of a whole blob, kept in its
-//! metadata, so a read can be checked end to end.
+//! body corrupted on the way, and those of a whole blob, kept in its metadata
+//! (CRC-64/NVME always, SHA-256 on request), so a read can be checked end to
+//! end.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use crc_fast::CrcAlgorithm::Crc64Nvme;
 use md5::{Digest, Md5};
+use sha2::Sha256;
 
 /// Bytes as lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -64,8 +67,74 @@ impl RequestChecksum {
 /// The `x-ms-content-crc64` of a request body: its CRC-64/NVME, as the eight
 /// bytes of a little-endian integer, base64.
 pub(crate) fn content_crc64(body: &[u8]) -> String {
-    let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, body);
-    BASE64.encode(crc.to_le_bytes())
+    BASE64.encode(crc_fast::checksum(Crc64Nvme, body).to_le_bytes())
+}
+
+/// The checksums of a whole blob that a put records in its metadata and a
+/// read checks: its CRC-64/NVME always (the polynomial of Azure's
+/// `x-ms-content-crc64` and of S3's full-object `CRC64NVME`: tens of GB/s on
+/// one core), its SHA-256 only when asked for (about 2 GB/s with SHA-NI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentChecksums {
+    /// The CRC-64/NVME of the content.
+    pub crc64nvme: u64,
+    /// The SHA-256 of the content, lowercase hex, when it was computed.
+    pub sha256: Option<String>,
+}
+
+/// Computes [`ContentChecksums`] from the content, in pieces, in order.
+pub(crate) struct ContentHasher {
+    crc64nvme: crc_fast::Digest,
+    sha256: Option<Sha256>,
+}
+
+impl ContentHasher {
+    /// A hasher of CRC-64/NVME, and of SHA-256 too if `sha256`.
+    pub(crate) fn new(sha256: bool) -> Self {
+        Self {
+            crc64nvme: crc_fast::Digest::new(Crc64Nvme),
+            sha256: sha256.then(Sha256::new),
+        }
+    }
+
+    /// Feeds the next piece of the content.
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        self.crc64nvme.update(bytes);
+        if let Some(sha256) = &mut self.sha256 {
+            sha256.update(bytes);
+        }
+    }
+
+    /// The checksums of everything fed.
+    pub(crate) fn finish(self) -> ContentChecksums {
+        ContentChecksums {
+            crc64nvme: self.crc64nvme.finalize(),
+            sha256: self.sha256.map(|sha256| hex(&sha256.finalize())),
+        }
+    }
+
+    /// The checksums of `bytes`, whole.
+    pub(crate) fn of(bytes: &[u8], sha256: bool) -> ContentChecksums {
+        let mut hasher = Self::new(sha256);
+        hasher.update(bytes);
+        hasher.finish()
+    }
+}
+
+/// A CRC-64/NVME as batchout records it: 16 lowercase hex digits of the
+/// number, as `crc64nvme` tools print it.
+pub fn crc64nvme_hex(crc: u64) -> String {
+    format!("{crc:016x}")
+}
+
+/// A recorded CRC-64/NVME in the form batchout writes and trusts (16 hex
+/// digits); `None` for anything else.
+pub(crate) fn parse_crc64nvme(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.len() != 16 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u64::from_str_radix(text, 16).ok()
 }
 
 /// A recorded SHA-256 in the form batchout writes and trusts (64 hex digits),
@@ -79,8 +148,6 @@ pub(crate) fn parse_sha256(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use sha2::Sha256;
-
     use super::*;
 
     #[test]
@@ -122,7 +189,36 @@ mod tests {
     }
 
     #[test]
+    fn content_checksums_are_the_same_whole_or_in_pieces() {
+        let whole = ContentHasher::of(b"123456789", true);
+        assert_eq!(whole.crc64nvme, 0xae8b_1486_0a79_9888);
+        assert_eq!(crc64nvme_hex(whole.crc64nvme), "ae8b14860a799888");
+        assert_eq!(
+            whole.sha256.as_deref(),
+            Some("15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225")
+        );
+        let mut pieces = ContentHasher::new(true);
+        for piece in [&b"1234"[..], b"", b"56789"] {
+            pieces.update(piece);
+        }
+        assert_eq!(pieces.finish(), whole);
+        assert_eq!(ContentHasher::of(b"123456789", false).sha256, None);
+        assert_eq!(
+            crc64nvme_hex(ContentHasher::of(b"", false).crc64nvme),
+            "0000000000000000"
+        );
+    }
+
+    #[test]
     fn only_hex_digests_are_trusted_as_recorded_hashes() {
+        assert_eq!(
+            parse_crc64nvme("AE8B14860A799888"),
+            Some(0xae8b_1486_0a79_9888)
+        );
+        assert_eq!(parse_crc64nvme("0000000000000001"), Some(1));
+        assert_eq!(parse_crc64nvme("ae8b14860a79988"), None);
+        assert_eq!(parse_crc64nvme("+e8b14860a799888"), None);
+        assert_eq!(parse_crc64nvme("rooAFA=="), None);
         let upper = "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD";
         assert_eq!(parse_sha256(upper), Some(upper.to_ascii_lowercase()));
         assert_eq!(parse_sha256("not a hash"), None);

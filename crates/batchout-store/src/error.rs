@@ -163,17 +163,19 @@ pub enum Error {
         /// The container or blob.
         target: String,
     },
-    /// A whole read whose bytes do not have the SHA-256 recorded in the blob's
-    /// metadata (see [`crate::GetResult::verified`]).
+    /// A whole read whose bytes do not have the checksum recorded in the
+    /// blob's metadata (see [`crate::GetResult::verified`]).
     #[error(
-        "blob {name:?} read with SHA-256 {actual}, but its metadata records {expected}: the stored copy is corrupt or was changed by another writer; download again, or pass --no-verify to fetch it anyway"
+        "blob {name:?} read with {algorithm} {actual}, but its metadata records {expected}: the stored copy is corrupt or was changed by another writer; download again, or pass --no-verify to fetch it anyway"
     )]
     ChecksumMismatch {
         /// The blob name.
         name: String,
-        /// The SHA-256 recorded in its metadata, hex.
+        /// Which checksum: `CRC-64/NVME` or `SHA-256`.
+        algorithm: &'static str,
+        /// The checksum recorded in its metadata, hex.
         expected: String,
-        /// The SHA-256 of the bytes read, hex.
+        /// The checksum of the bytes read, hex.
         actual: String,
     },
     /// A read that broke off and was resumed found the blob replaced meanwhile

@@ -47,14 +47,14 @@ use futures::stream::BoxStream;
 
 pub use azure::{AzureOptions, AzureStore};
 pub use batchout_naming::ContainerName;
-pub use checksum::RequestChecksum;
+pub use checksum::{ContentChecksums, RequestChecksum, crc64nvme_hex};
 pub use error::{Error, Result};
 pub use local::LocalStore;
 pub use open::{
     BLOCK_CONCURRENCY_ENV, BLOCK_SIZE_ENV, CHECKSUM_ENV, DEADLINE_ENV, DEFAULT_LOCAL_STORE,
-    IDLE_TIMEOUT_ENV, PARALLEL_READS_ENV, RETRIES_ENV, SYNC_ENV, StoreSettings, TIMEOUT_ENV, open,
-    open_configured, open_configured_with, parse_attempts, parse_block_concurrency,
-    parse_block_size, parse_duration,
+    IDLE_TIMEOUT_ENV, PARALLEL_READS_ENV, RETRIES_ENV, SHA256_ENV, SYNC_ENV, StoreSettings,
+    TIMEOUT_ENV, open, open_configured, open_configured_with, parse_attempts,
+    parse_block_concurrency, parse_block_size, parse_duration,
 };
 pub use progress::{Progress, ProgressSnapshot};
 pub use types::{

@@ -28,6 +28,10 @@ pub const BLOCK_CONCURRENCY_ENV: &str = "BATCHOUT_BLOCK_CONCURRENCY";
 /// The checksum upload requests carry: `md5` or `crc64` (unset: by endpoint).
 pub const CHECKSUM_ENV: &str = "BATCHOUT_CHECKSUM";
 
+/// Whether puts record each blob's SHA-256 beside its CRC-64: `1` or `0`
+/// (unset: no; see `AzureOptions::sha256`).
+pub const SHA256_ENV: &str = "BATCHOUT_SHA256";
+
 /// Whether whole reads of large blobs go in parallel ranges: `1` or `0` (unset:
 /// by endpoint; see `AzureOptions::parallel_reads`).
 pub const PARALLEL_READS_ENV: &str = "BATCHOUT_PARALLEL_READS";
@@ -47,7 +51,7 @@ const MAX_BLOCK_CONCURRENCY: usize = 64;
 /// timed, and how large files move (block size, blocks at once). What is not
 /// set comes from the environment ([`RETRIES_ENV`], [`TIMEOUT_ENV`],
 /// [`IDLE_TIMEOUT_ENV`], [`DEADLINE_ENV`], [`BLOCK_SIZE_ENV`],
-/// [`BLOCK_CONCURRENCY_ENV`], [`CHECKSUM_ENV`], [`SYNC_ENV`],
+/// [`BLOCK_CONCURRENCY_ENV`], [`CHECKSUM_ENV`], [`SHA256_ENV`], [`SYNC_ENV`],
 /// [`PARALLEL_READS_ENV`]), else from [`RetryPolicy::default`] and
 /// [`AzureOptions::default`].
 ///
@@ -71,6 +75,7 @@ pub struct StoreSettings {
     checksum: Option<RequestChecksum>,
     sync_puts: Option<bool>,
     parallel_reads: Option<bool>,
+    sha256: Option<bool>,
 }
 
 impl StoreSettings {
@@ -116,6 +121,13 @@ impl StoreSettings {
     /// unset, it is chosen by endpoint).
     pub fn with_checksum(mut self, checksum: RequestChecksum) -> Self {
         self.checksum = Some(checksum);
+        self
+    }
+
+    /// Whether puts record each blob's SHA-256 beside its CRC-64 (see
+    /// [`AzureOptions::sha256`]; unset, they do not).
+    pub fn with_sha256(mut self, sha256: bool) -> Self {
+        self.sha256 = Some(sha256);
         self
     }
 
@@ -183,6 +195,10 @@ impl StoreSettings {
             PARALLEL_READS_ENV,
             "give 1 to read large blobs in parallel ranges, or 0 for one stream",
         )?;
+        settings.sha256 = switch(
+            SHA256_ENV,
+            "give 1 to record each output's SHA-256 too, or 0 not to",
+        )?;
         if let Some(value) = env(CHECKSUM_ENV) {
             let checksum = RequestChecksum::parse(&value)
                 .map_err(|reason| invalid(CHECKSUM_ENV, &value, reason))?;
@@ -203,6 +219,7 @@ impl StoreSettings {
             checksum: self.checksum.or(fallback.checksum),
             sync_puts: self.sync_puts.or(fallback.sync_puts),
             parallel_reads: self.parallel_reads.or(fallback.parallel_reads),
+            sha256: self.sha256.or(fallback.sha256),
         }
     }
 
@@ -229,6 +246,7 @@ impl StoreSettings {
         }
         options.checksum = self.checksum.or(options.checksum);
         options.parallel_reads = self.parallel_reads.or(options.parallel_reads);
+        options.sha256 = self.sha256.unwrap_or(options.sha256);
         options
     }
 

@@ -5,10 +5,10 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use crate::checksum::{ContentChecksums, ContentHasher, crc64nvme_hex};
 use bytes::{Bytes, BytesMut};
 use futures::stream::{self, BoxStream};
 use futures::{StreamExt, TryStreamExt};
-use sha2::{Digest, Sha256};
 
 use crate::{ContainerName, Error, Progress, Result};
 
@@ -181,12 +181,18 @@ pub struct ObjectMeta {
     /// the backend counts them (Azure: `x-ms-blob-committed-block-count`, on
     /// `head`); see [`Capabilities::max_append_blocks`].
     pub append_blocks: Option<u64>,
-    /// The SHA-256 of the whole content, lowercase hex, where the backend
-    /// records one: on Azure, set by every put (which computes it from the
-    /// bytes it sends) and kept in the blob's metadata (`x-ms-meta-sha256`),
-    /// read back by `get` and `head` but not by listings. Appended blobs carry
-    /// none, nor does the local directory store, which keeps no checksums.
-    /// [`GetResult::verified`] checks a read against it.
+    /// The CRC-64/NVME of the whole content, where the backend records one:
+    /// on Azure, set by every put (which computes it from the bytes it sends)
+    /// and kept in the blob's metadata (`x-ms-meta-crc64nvme`, 16 hex digits,
+    /// see [`crate::crc64nvme_hex`]), read back by `get` and `head` but not by
+    /// listings. Appended blobs carry none, nor does the local directory
+    /// store, which keeps no checksums. [`GetResult::verified`] checks a read
+    /// against it.
+    pub crc64nvme: Option<u64>,
+    /// The SHA-256 of the whole content, lowercase hex, where one is recorded
+    /// (`x-ms-meta-sha256`): by puts asked for it
+    /// ([`crate::AzureOptions::sha256`]), and by every put of earlier versions
+    /// of batchout. A read with no CRC-64 to check is checked against it.
     pub sha256: Option<String>,
 }
 
@@ -201,6 +207,7 @@ impl ObjectMeta {
             blob_type: None,
             etag: None,
             append_blocks: None,
+            crc64nvme: None,
             sha256: None,
         }
     }
@@ -243,24 +250,26 @@ impl GetResult {
 }
 
 impl GetResult {
-    /// The same read, checked against the SHA-256 the blob's properties record
-    /// ([`ObjectMeta::sha256`]): the bytes pass through as they come, hashed on
-    /// the way, and a stream whose bytes do not match ends with
+    /// The same read, checked against the checksum the blob's properties
+    /// record: its CRC-64/NVME ([`ObjectMeta::crc64nvme`]), else its SHA-256
+    /// ([`ObjectMeta::sha256`]). The bytes pass through as they come, hashed
+    /// on the way, and a stream whose bytes do not match ends with
     /// [`Error::ChecksumMismatch`] instead of ending cleanly. A consumer that
     /// stops at the first error (as an atomic download does) therefore keeps
     /// nothing of a corrupt blob.
     ///
-    /// A read of part of a blob, or of a blob without a recorded SHA-256, is
+    /// A read of part of a blob, or of a blob with no recorded checksum, is
     /// returned as it is: there is nothing to check it against.
     pub fn verified(self) -> Self {
-        let Some(expected) = self.meta.sha256.clone() else {
+        let Some(expected) = Recorded::of(&self.meta) else {
             return self;
         };
         if self.range != (0..self.meta.size) {
             return self;
         }
         let name = self.meta.name.clone();
-        let checked = stream::unfold(Some((self.stream, Sha256::new())), move |state| {
+        let hasher = ContentHasher::new(matches!(expected, Recorded::Sha256(_)));
+        let checked = stream::unfold(Some((self.stream, hasher)), move |state| {
             let (expected, name) = (expected.clone(), name.clone());
             async move {
                 let (mut inner, mut hasher) = state?;
@@ -270,19 +279,10 @@ impl GetResult {
                         Some((Ok(chunk), Some((inner, hasher))))
                     }
                     Some(Err(e)) => Some((Err(e), None)),
-                    None => {
-                        let actual = crate::checksum::hex(&hasher.finalize());
-                        if actual.eq_ignore_ascii_case(&expected) {
-                            None
-                        } else {
-                            let mismatch = Error::ChecksumMismatch {
-                                name,
-                                expected,
-                                actual,
-                            };
-                            Some((Err(mismatch), None))
-                        }
-                    }
+                    None => expected
+                        .check(&name, hasher.finish())
+                        .err()
+                        .map(|mismatch| (Err(mismatch), None)),
                 }
             }
         });
@@ -291,6 +291,47 @@ impl GetResult {
             range: self.range,
             stream: Box::pin(checked),
         }
+    }
+}
+
+/// The recorded checksum a whole read is checked against.
+#[derive(Clone)]
+enum Recorded {
+    Crc64Nvme(u64),
+    Sha256(String),
+}
+
+impl Recorded {
+    /// The cheapest checksum `meta` records, if any.
+    fn of(meta: &ObjectMeta) -> Option<Self> {
+        meta.crc64nvme
+            .map(Self::Crc64Nvme)
+            .or_else(|| meta.sha256.clone().map(Self::Sha256))
+    }
+
+    /// Whether the checksums of what was read match.
+    fn check(self, name: &str, read: ContentChecksums) -> Result<()> {
+        let (algorithm, expected, actual) = match self {
+            Self::Crc64Nvme(expected) if expected == read.crc64nvme => return Ok(()),
+            Self::Crc64Nvme(expected) => (
+                "CRC-64/NVME",
+                crc64nvme_hex(expected),
+                crc64nvme_hex(read.crc64nvme),
+            ),
+            Self::Sha256(expected) => {
+                let actual = read.sha256.unwrap_or_default();
+                if actual.eq_ignore_ascii_case(&expected) {
+                    return Ok(());
+                }
+                ("SHA-256", expected, actual)
+            }
+        };
+        Err(Error::ChecksumMismatch {
+            name: name.to_owned(),
+            algorithm,
+            expected,
+            actual,
+        })
     }
 }
 
@@ -362,9 +403,15 @@ impl fmt::Debug for SecretUrl {
 mod tests {
     use super::*;
 
-    fn reading(parts: &[&'static str], sha256: Option<&str>, range: Range<u64>) -> GetResult {
+    fn reading(
+        parts: &[&'static str],
+        crc64nvme: Option<u64>,
+        sha256: Option<&str>,
+        range: Range<u64>,
+    ) -> GetResult {
         let size: usize = parts.iter().map(|p| p.len()).sum();
         let mut meta = ObjectMeta::new("t/$TaskOutput/a.txt", size as u64);
+        meta.crc64nvme = crc64nvme;
         meta.sha256 = sha256.map(str::to_owned);
         let chunks: Vec<Result<Bytes>> = parts
             .iter()
@@ -378,36 +425,52 @@ mod tests {
     }
 
     const ABC: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    /// The CRC-64/NVME of "abc" (from the bitwise reference in the store's
+    /// integrity tests).
+    const ABC_CRC: u64 = 0x05e5_cabb_3fc1_faeb;
 
     #[tokio::test]
-    async fn a_whole_read_that_matches_its_recorded_hash_passes() {
-        let got = reading(&["a", "bc"], Some(ABC), 0..3).verified();
+    async fn a_whole_read_that_matches_its_recorded_checksum_passes() {
+        let got = reading(&["a", "bc"], None, Some(ABC), 0..3).verified();
         assert_eq!(got.bytes().await.expect("verified"), "abc");
         let upper = ABC.to_ascii_uppercase();
-        let got = reading(&["abc"], Some(&upper), 0..3).verified();
+        let got = reading(&["abc"], None, Some(&upper), 0..3).verified();
         assert_eq!(got.bytes().await.expect("any case"), "abc");
+        let got = reading(&["ab", "c"], Some(ABC_CRC), None, 0..3).verified();
+        assert_eq!(got.bytes().await.expect("CRC-64 verified"), "abc");
     }
 
     #[tokio::test]
-    async fn a_whole_read_that_does_not_match_ends_in_an_error_naming_both_hashes() {
-        let got = reading(&["a", "bd"], Some(ABC), 0..3).verified();
-        let err = got.bytes().await.unwrap_err();
-        assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err:?}");
-        let shown = err.to_string();
-        assert!(
-            shown.contains(ABC) && shown.contains("t/$TaskOutput/a.txt"),
-            "{shown}"
-        );
-        assert!(shown.contains("--no-verify"), "{shown}");
+    async fn a_whole_read_that_does_not_match_ends_in_an_error_naming_both_checksums() {
+        for (crc, sha256, recorded) in [
+            (None, Some(ABC), ABC.to_owned()),
+            (Some(ABC_CRC), None, crc64nvme_hex(ABC_CRC)),
+            // The CRC-64 is the one checked when both are recorded.
+            (
+                Some(ABC_CRC),
+                Some("0".repeat(64).as_str()),
+                crc64nvme_hex(ABC_CRC),
+            ),
+        ] {
+            let got = reading(&["a", "bd"], crc, sha256, 0..3).verified();
+            let err = got.bytes().await.unwrap_err();
+            assert!(matches!(err, Error::ChecksumMismatch { .. }), "{err:?}");
+            let shown = err.to_string();
+            assert!(
+                shown.contains(&recorded) && shown.contains("t/$TaskOutput/a.txt"),
+                "{shown}"
+            );
+            assert!(shown.contains("--no-verify"), "{shown}");
+        }
     }
 
     #[tokio::test]
-    async fn ranges_and_blobs_without_a_hash_are_not_checked() {
-        let part = reading(&["bd"], Some(ABC), 1..3);
+    async fn ranges_and_blobs_without_a_checksum_are_not_checked() {
+        let part = reading(&["bd"], Some(ABC_CRC), Some(ABC), 1..3);
         let mut part = part.verified();
         part.meta.size = 3;
         assert_eq!(part.bytes().await.expect("a range"), "bd");
-        let unhashed = reading(&["abd"], None, 0..3).verified();
+        let unhashed = reading(&["abd"], None, None, 0..3).verified();
         assert_eq!(unhashed.bytes().await.expect("no hash"), "abd");
     }
 }

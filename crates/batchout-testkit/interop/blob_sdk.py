@@ -56,6 +56,8 @@ def cmd_upload_block(service, args):
     options = {}
     if args.keep_metadata:
         options["metadata"] = blob.get_blob_properties().metadata
+    if args.metadata:
+        options["metadata"] = dict(pair.split("=", 1) for pair in args.metadata)
     blob.upload_blob(data, overwrite=True, blob_type=BlobType.BLOCKBLOB, **options)
     return {"size": len(data)}
 
@@ -104,6 +106,7 @@ def parser():
     s.add_argument("blob")
     s.add_argument("infile")
     s.add_argument("--keep-metadata", action="store_true")
+    s.add_argument("--metadata", action="append", metavar="KEY=VALUE")
     s.set_defaults(run=cmd_upload_block)
     s = sub.add_parser("metadata")
     s.add_argument("container")

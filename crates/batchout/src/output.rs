@@ -22,8 +22,9 @@ use crate::{Error, Result, download};
 /// those the store reported then.
 ///
 /// Whole reads ([`Output::download_to`], [`Output::download_to_writer`],
-/// [`Output::bytes`], [`Output::reader`]) are verified against the SHA-256 the
-/// store recorded for the blob, where it recorded one (Azure, for every put;
+/// [`Output::bytes`], [`Output::reader`]) are verified against the checksum
+/// the store recorded for the blob (its CRC-64/NVME, else its SHA-256), where it
+/// recorded one (Azure, for every put;
 /// not the local directory store, nor appended logs): bytes that do not match
 /// fail with [`batchout_store::Error::ChecksumMismatch`]. Turn it off with
 /// [`Output::verify`]. Ranged reads are never verified.
@@ -89,14 +90,22 @@ impl Output {
         &self.meta
     }
 
-    /// The SHA-256 of the content (hex) that the store recorded, where it
+    /// The CRC-64/NVME of the content that the store recorded, where it
     /// recorded one: set by a save to Azure, and by [`crate::Outputs::get`] of
-    /// an output saved there, but not by listings.
+    /// an output saved there, but not by listings. As text:
+    /// [`batchout_store::crc64nvme_hex`].
+    pub fn crc64nvme(&self) -> Option<u64> {
+        self.meta.crc64nvme
+    }
+
+    /// The SHA-256 of the content (hex) that the store recorded, where it
+    /// recorded one: as [`Output::crc64nvme`], for saves to Azure that asked
+    /// for it (`BATCHOUT_SHA256=1`, [`batchout_store::AzureOptions::sha256`]).
     pub fn sha256(&self) -> Option<&str> {
         self.meta.sha256.as_deref()
     }
 
-    /// The same output, with whole reads verified against the recorded SHA-256
+    /// The same output, with whole reads verified against the recorded checksum
     /// (`true`, the default) or not (`false`: fetch a copy whose recorded hash
     /// no longer matches, for instance one rewritten by a tool that kept the old
     /// metadata).
@@ -146,7 +155,7 @@ impl Output {
     ///
     /// Store errors while reading, among them
     /// [`batchout_store::Error::ChecksumMismatch`] when the bytes do not have
-    /// the recorded SHA-256 (then nothing is written: `path` is untouched);
+    /// the recorded checksum (then nothing is written: `path` is untouched);
     /// [`Error::Io`] when the file cannot be written.
     pub async fn download_to(&self, path: impl AsRef<Path>) -> Result<u64> {
         self.open().await?.download_to(path).await
@@ -158,7 +167,7 @@ impl Output {
     ///
     /// Store errors while reading; [`Error::Io`] when the writer fails. The
     /// bytes are written as they come, so when they turn out not to have the
-    /// recorded SHA-256 ([`batchout_store::Error::ChecksumMismatch`], at the
+    /// recorded checksum ([`batchout_store::Error::ChecksumMismatch`], at the
     /// end) the writer already holds them: treat its content as corrupt.
     pub async fn download_to_writer<W: AsyncWrite + Unpin>(&self, writer: &mut W) -> Result<u64> {
         self.open().await?.write_to(writer).await
@@ -169,12 +178,12 @@ impl Output {
     /// # Errors
     ///
     /// Store errors, among them [`batchout_store::Error::ChecksumMismatch`]
-    /// when the bytes do not have the recorded SHA-256.
+    /// when the bytes do not have the recorded checksum.
     pub async fn bytes(&self) -> Result<Bytes> {
         self.open().await?.bytes().await
     }
 
-    /// Reads a byte range of the output (not verified: the recorded SHA-256 is
+    /// Reads a byte range of the output (not verified: the recorded checksum is
     /// of the whole).
     ///
     /// # Errors
@@ -195,7 +204,7 @@ impl Output {
     /// # Errors
     ///
     /// Store errors when opening; read errors surface from the reader as
-    /// `std::io::Error`, a SHA-256 that does not match as one at the end.
+    /// `std::io::Error`, a checksum that does not match as one at the end.
     pub async fn reader(&self) -> Result<impl AsyncRead + Send + Unpin + 'static> {
         Ok(self.open().await?.into_reader())
     }
@@ -229,7 +238,7 @@ impl std::fmt::Debug for OpenedOutput {
 
 impl OpenedOutput {
     /// Takes the properties from the read's answer and checks the bytes against
-    /// the recorded SHA-256 unless the output's verification is off.
+    /// the recorded checksum unless the output's verification is off.
     pub(crate) fn new(mut output: Output, got: GetResult) -> Self {
         let got = if output.verify { got.verified() } else { got };
         output.meta = got.meta;

@@ -100,7 +100,7 @@ impl Outputs {
 
     /// The same outputs, with the [`Output`]s they give (by `get`, listings and
     /// saves) and [`Outputs::download_all`] verifying whole reads against the
-    /// SHA-256 the store recorded (`true`, the default) or not (`false`). See
+    /// checksum the store recorded (`true`, the default) or not (`false`). See
     /// [`Output::verify`].
     #[must_use]
     pub fn verify(mut self, verify: bool) -> Self {
@@ -465,14 +465,14 @@ impl Outputs {
     /// its file path), atomically, with up to [`Outputs::concurrency`] at once,
     /// while the listing goes on. A stored name
     /// that could leave `dest` is refused and reported, never written. Each is
-    /// verified against the SHA-256 the store recorded for it, unless
+    /// verified against the checksum the store recorded for it, unless
     /// [`Outputs::verify`] turned that off.
     ///
     /// # Errors
     ///
     /// [`Error::Partial`] when some outputs failed or were refused (the others
     /// are complete), among them any whose bytes do not match their recorded
-    /// SHA-256 ([`StoreError::ChecksumMismatch`]; nothing of those is written);
+    /// checksum ([`StoreError::ChecksumMismatch`]; nothing of those is written);
     /// listing errors.
     pub async fn download_all(
         &self,

@@ -21,12 +21,12 @@ pub struct GetRequest<'a> {
     pub path: &'a str,
     /// `-o`: a file, a folder, or `-`.
     pub destination: Option<PathBuf>,
-    /// Whether to check the recorded SHA-256 (not `--no-verify`).
+    /// Whether to check the recorded checksum (not `--no-verify`).
     pub verify: bool,
 }
 
 /// Fetches one output to a file (atomically, and only if it matches its
-/// recorded SHA-256) or standard output.
+/// recorded checksum) or standard output.
 pub async fn get(
     context: &Context,
     request: GetRequest<'_>,
@@ -90,7 +90,7 @@ pub struct DownloadRequest<'a> {
     pub dest: &'a Path,
     /// How many files at once.
     pub concurrency: usize,
-    /// Whether to check the recorded SHA-256s (not `--no-verify`).
+    /// Whether to check the recorded checksums (not `--no-verify`).
     pub verify: bool,
 }
 

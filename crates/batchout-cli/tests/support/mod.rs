@@ -12,7 +12,7 @@ use serde_json::Value;
 /// A temporary working directory whose default store is `./batchout-data`.
 /// Variables of batchout and Batch that a test must not inherit from the
 /// environment running it.
-const INHERITED: [&str; 20] = [
+const INHERITED: [&str; 21] = [
     "BATCHOUT_STORE",
     "BATCHOUT_LOG",
     "BATCHOUT_RETRIES",
@@ -26,6 +26,7 @@ const INHERITED: [&str; 20] = [
     "BATCHOUT_CHECKSUM",
     "BATCHOUT_SYNC",
     "BATCHOUT_PARALLEL_READS",
+    "BATCHOUT_SHA256",
     "AZ_BATCH_JOB_ID",
     "AZ_BATCH_TASK_ID",
     "AZ_BATCH_TASK_DIR",
@@ -176,4 +177,22 @@ pub fn job(test: &str) -> String {
 pub fn stdout(cmd: &mut Command) -> String {
     let out = cmd.assert().success();
     String::from_utf8(out.get_output().stdout.clone()).expect("UTF-8 output")
+}
+
+/// The CRC-64/NVME of `data` as batchout records it (16 hex digits), computed
+/// bit by bit from the definition (reflected polynomial 0x9A6C9329AC4BC9B5,
+/// all ones in and out): a reference independent of the store's SIMD one.
+pub fn crc64nvme(data: &[u8]) -> String {
+    let mut crc = u64::MAX;
+    for byte in data {
+        crc ^= u64::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x9a6c_9329_ac4b_c9b5
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    format!("{:016x}", !crc)
 }

@@ -6,10 +6,12 @@
 //!   refuses a body corrupted on the way (`400 Md5Mismatch` or
 //!   `Crc64Mismatch`, retried, then reported as [`Error::CorruptedInTransit`]).
 //! - A file is read once, in order, by one reader (a blocking thread) that feeds
-//!   the SHA-256 of the whole file, computes each request's checksum, and hands the
-//!   request's bytes, in memory, to the uploads. The SHA-256 goes into the
-//!   blob's metadata (`x-ms-meta-sha256`) with the request that makes the blob
-//!   visible, so what is recorded is the hash of exactly what was sent.
+//!   the checksums of the whole file, computes each request's checksum, and
+//!   hands the request's bytes, in memory, to the uploads. The whole file's
+//!   CRC-64/NVME (`x-ms-meta-crc64nvme`), and its SHA-256 (`x-ms-meta-sha256`)
+//!   when [`crate::AzureOptions::sha256`] asks for it, go into the blob's
+//!   metadata with the request that makes the blob visible, so what is
+//!   recorded is the checksum of exactly what was sent.
 //! - The file's length and modification time are taken when it is opened and
 //!   checked after every block and once the last byte is read (with the file at
 //!   the path, which must still be the same file): if anything changed, or the
@@ -40,10 +42,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::AzureStore;
 use super::client::{Payload, Request};
-use crate::checksum::hex;
-use crate::{BlobType, Error, Location, ObjectMeta, PutOptions, RequestChecksum, Result};
+use crate::checksum::{ContentHasher, crc64nvme_hex, hex};
+use crate::{
+    BlobType, ContentChecksums, Error, Location, ObjectMeta, PutOptions, RequestChecksum, Result,
+};
 
-/// The metadata header that holds a blob's SHA-256.
+/// The metadata header that holds a blob's CRC-64/NVME, 16 hex digits.
+pub(super) const CRC64NVME_HEADER: &str = "x-ms-meta-crc64nvme";
+/// The metadata header that holds a blob's SHA-256, 64 hex digits.
 pub(super) const SHA256_HEADER: &str = "x-ms-meta-sha256";
 
 /// The most blocks one block blob may hold.
@@ -61,8 +67,9 @@ pub(super) async fn put_bytes(
     options: &PutOptions,
 ) -> Result<ObjectMeta> {
     let algorithm = store.inner.checksum;
-    let hash = move |bytes: &Bytes| (algorithm.header(bytes), hex(&Sha256::digest(bytes)));
-    let (checksum, sha256) = if bytes.len() <= INLINE_HASH_MAX {
+    let sha256 = store.inner.options.sha256;
+    let hash = move |bytes: &Bytes| (algorithm.header(bytes), ContentHasher::of(bytes, sha256));
+    let (checksum, checksums) = if bytes.len() <= INLINE_HASH_MAX {
         hash(&bytes)
     } else {
         let shared = bytes.clone();
@@ -73,7 +80,7 @@ pub(super) async fn put_bytes(
         location,
         bytes,
         checksum,
-        sha256,
+        checksums,
         content_type,
         options,
     )
@@ -90,31 +97,32 @@ pub(super) async fn put_file(
 ) -> Result<ObjectMeta> {
     let owned = path.to_owned();
     let algorithm = store.inner.checksum;
+    let sha256 = store.inner.options.sha256;
     let single_put_max = store.inner.options.single_put_max;
     // One trip to a blocking thread: open, and for a file of one request, read
     // it whole (consistent by construction, but a file that changed while it
     // was read is still reported, and not stored).
     let opened = blocking(move || {
-        let mut source = Source::open(owned, algorithm)?;
+        let mut source = Source::open(owned, algorithm, sha256)?;
         if source.len > single_put_max {
-            return Ok(Opened::Large(source));
+            return Ok(Opened::Large(Box::new(source)));
         }
         let block = source.next_block(source.len)?;
         Ok(Opened::Whole(block, source.finish()?))
     })
     .await?;
-    let (block, sha256) = match opened {
+    let (block, checksums) = match opened {
         Opened::Large(source) => {
-            return put_blocks(store, location, source, content_type, options).await;
+            return put_blocks(store, location, *source, content_type, options).await;
         }
-        Opened::Whole(block, sha256) => (block, sha256),
+        Opened::Whole(block, checksums) => (block, checksums),
     };
     put_blob(
         store,
         location,
         block.bytes,
         block.checksum,
-        sha256,
+        checksums,
         content_type,
         options,
     )
@@ -123,8 +131,8 @@ pub(super) async fn put_file(
 
 /// A file opened for an upload: read whole already, or to be read in blocks.
 enum Opened {
-    Whole(Block, String),
-    Large(Source),
+    Whole(Block, ContentChecksums),
+    Large(Box<Source>),
 }
 
 /// One Put Blob of a block blob, with its checksums.
@@ -133,7 +141,7 @@ async fn put_blob(
     location: &Location,
     bytes: Bytes,
     checksum: (&'static str, String),
-    sha256: String,
+    checksums: ContentChecksums,
     content_type: &str,
     options: &PutOptions,
 ) -> Result<ObjectMeta> {
@@ -146,28 +154,42 @@ async fn put_blob(
     )
     .header("x-ms-blob-type", "BlockBlob")
     .header("x-ms-blob-content-type", content_type)
-    .checksum_header(checksum)
-    .header(SHA256_HEADER, sha256.clone())
-    .payload(Payload::Bytes(bytes));
+    .checksum_header(checksum);
+    let request = recording(request, &checksums).payload(Payload::Bytes(bytes));
     let response = store.send_checked(&request).await.0?;
     options.count(size);
-    let mut meta = super::written_meta(
+    let meta = super::written_meta(
         location,
         size,
         content_type.to_owned(),
         BlobType::Block,
         response.headers(),
     );
-    meta.sha256 = Some(sha256);
-    Ok(meta)
+    Ok(recorded(meta, checksums))
+}
+
+/// The request that makes a blob visible, with its whole checksums as metadata.
+fn recording<'a>(request: Request<'a>, checksums: &ContentChecksums) -> Request<'a> {
+    let request = request.header(CRC64NVME_HEADER, crc64nvme_hex(checksums.crc64nvme));
+    match &checksums.sha256 {
+        Some(sha256) => request.header(SHA256_HEADER, sha256.clone()),
+        None => request,
+    }
+}
+
+/// The properties of a blob just written, with the checksums it records.
+fn recorded(mut meta: ObjectMeta, checksums: ContentChecksums) -> ObjectMeta {
+    meta.crc64nvme = Some(checksums.crc64nvme);
+    meta.sha256 = checksums.sha256;
+    meta
 }
 
 /// What the reader hands to the uploads.
 enum Piece {
     /// The next block, in order.
     Block(Block),
-    /// Every byte was read, and the file did not change: its SHA-256.
-    End(String),
+    /// Every byte was read, and the file did not change: its checksums.
+    End(ContentChecksums),
 }
 
 /// The bytes of one request, and the header with their checksum.
@@ -208,7 +230,7 @@ async fn put_blocks(
     let pieces = stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|piece| (piece, receiver))
     });
-    let sha256 = pieces
+    let checksums = pieces
         .map(|piece| {
             let ids = &ids;
             async move {
@@ -219,13 +241,13 @@ async fn put_blocks(
                         options.count(len);
                         Ok(None)
                     }
-                    Piece::End(sha256) => Ok(Some(sha256)),
+                    Piece::End(checksums) => Ok(Some(checksums)),
                 }
             }
         })
         .buffer_unordered(concurrency)
-        .try_fold(None, |found: Option<String>, sha256| async move {
-            Ok(found.or(sha256))
+        .try_fold(None, |found: Option<ContentChecksums>, end| async move {
+            Ok(found.or(end))
         })
         .await?
         .ok_or_else(|| {
@@ -249,19 +271,17 @@ async fn put_blocks(
     )
     .query("comp", "blocklist")
     .header("x-ms-blob-content-type", content_type)
-    .checksum_header(store.inner.checksum.header(list.as_bytes()))
-    .header(SHA256_HEADER, sha256.clone())
-    .payload(Payload::Bytes(list.into()));
+    .checksum_header(store.inner.checksum.header(list.as_bytes()));
+    let request = recording(request, &checksums).payload(Payload::Bytes(list.into()));
     let response = store.send_checked(&request).await.0?;
-    let mut meta = super::written_meta(
+    let meta = super::written_meta(
         location,
         len,
         content_type.to_owned(),
         BlobType::Block,
         response.headers(),
     );
-    meta.sha256 = Some(sha256);
-    Ok(meta)
+    Ok(recorded(meta, checksums))
 }
 
 /// One Put Block.
@@ -280,7 +300,7 @@ async fn put_block(store: &AzureStore, location: &Location, id: &str, block: Blo
 }
 
 /// The reader's thread: reads the blocks in order, each once a permit frees,
-/// and sends them, then the file's SHA-256 (or the first error, after which it
+/// and sends them, then the file's checksums (or the first error, after which it
 /// stops). It stops too when the upload is given up (the permits are closed,
 /// or nobody receives).
 fn read_blocks(
@@ -329,12 +349,14 @@ struct Source {
     len: u64,
     modified: Option<SystemTime>,
     identity: Identity,
-    hasher: Sha256,
+    hasher: ContentHasher,
     checksum: RequestChecksum,
 }
 
 impl Source {
-    fn open(path: PathBuf, checksum: RequestChecksum) -> Result<Self> {
+    /// Opens `path`, to send with `checksum` on each request and to record
+    /// its SHA-256 too if `sha256`.
+    fn open(path: PathBuf, checksum: RequestChecksum, sha256: bool) -> Result<Self> {
         let file = File::open(&path).map_err(|e| Error::io("read", &path, e))?;
         let meta = file.metadata().map_err(|e| Error::io("read", &path, e))?;
         if !meta.is_file() {
@@ -348,7 +370,7 @@ impl Source {
             identity: Identity::of(&meta),
             path,
             file,
-            hasher: Sha256::new(),
+            hasher: ContentHasher::new(sha256),
             checksum,
         })
     }
@@ -377,8 +399,8 @@ impl Source {
     }
 
     /// After the last byte: the file must end there, be unchanged, and still
-    /// be the file at its path. Returns the SHA-256 of what was read.
-    fn finish(self) -> Result<String> {
+    /// be the file at its path. Returns the checksums of what was read.
+    fn finish(self) -> Result<ContentChecksums> {
         let mut more = [0u8; 1];
         let extra = (&self.file)
             .read(&mut more)
@@ -395,7 +417,7 @@ impl Source {
                 return Err(self.changed("it can no longer be found"));
             }
         }
-        Ok(hex(&self.hasher.finalize()))
+        Ok(self.hasher.finish())
     }
 
     fn check_unchanged(&self) -> Result<()> {
@@ -485,16 +507,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("a.txt");
         std::fs::write(&path, "abc").expect("write");
-        let mut source = Source::open(path.clone(), RequestChecksum::Md5).expect("opens");
+        let mut source = Source::open(path.clone(), RequestChecksum::Md5, true).expect("opens");
         let block = source.next_block(3).expect("read");
         assert_eq!(
             block.checksum,
             ("content-md5", "kAFQmDzST7DWlj99KOF/cg==".to_owned())
         );
+        let checksums = source.finish().expect("unchanged");
         assert_eq!(
-            source.finish().expect("unchanged"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            checksums.sha256.as_deref(),
+            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
+        assert_eq!(crc64nvme_hex(checksums.crc64nvme), "05e5cabb3fc1faeb");
     }
 
     #[test]
@@ -502,7 +526,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("a.txt");
         std::fs::write(&path, "abc").expect("write");
-        let mut source = Source::open(path.clone(), RequestChecksum::Crc64).expect("opens");
+        let mut source = Source::open(path.clone(), RequestChecksum::Crc64, false).expect("opens");
         source.next_block(3).expect("read");
         let mut file = std::fs::OpenOptions::new()
             .append(true)
@@ -519,7 +543,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("a.txt");
         std::fs::write(&path, "abc").expect("write");
-        let mut source = Source::open(path.clone(), RequestChecksum::Crc64).expect("opens");
+        let mut source = Source::open(path.clone(), RequestChecksum::Crc64, false).expect("opens");
         source.next_block(3).expect("read");
         let other = dir.path().join("b.txt");
         std::fs::write(&other, "xyz").expect("write");

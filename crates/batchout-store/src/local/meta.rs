@@ -28,6 +28,7 @@ pub(super) fn object_meta(name: impl Into<String>, meta: &Metadata) -> ObjectMet
         blob_type: None,
         etag: Some(format!("{nanos:x}-{:x}", meta.len())),
         append_blocks: None,
+        crc64nvme: None,
         sha256: None,
         name,
     }

@@ -7,8 +7,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use batchout_store::crc64nvme_hex;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
@@ -30,11 +30,15 @@ pub struct PersistedFile {
     pub blob: String,
     /// Its size in bytes.
     pub size: u64,
-    /// The SHA-256 of its content, hex: for an output, of the bytes uploaded
-    /// (as the store computed it while sending them, where it does: Azure),
-    /// else of the local file once stored (logs, and the local directory
-    /// store).
-    pub sha256: String,
+    /// The CRC-64/NVME of its content, 16 hex digits: for an output, of the
+    /// bytes uploaded (as the store computed it while sending them, where it
+    /// does: Azure), else of the local file once stored (logs, and the local
+    /// directory store).
+    pub crc64nvme: String,
+    /// The SHA-256 of the bytes uploaded, hex, where the store recorded one
+    /// (Azure with `BATCHOUT_SHA256=1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// The manifest of one run.
@@ -71,10 +75,10 @@ pub(crate) fn timestamp(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
-/// The SHA-256 of a file, hex; read in chunks.
-pub(crate) fn sha256_file(path: &Path) -> Result<String> {
+/// The CRC-64/NVME of a file, 16 hex digits; read in chunks.
+pub(crate) fn crc64nvme_file(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
-    let mut hasher = Sha256::new();
+    let mut hasher = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
     let mut buffer = vec![0u8; 256 * 1024];
     loop {
         let n = file
@@ -85,11 +89,7 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crc64nvme_hex(hasher.finalize()))
 }
 
 impl Manifest {
@@ -100,13 +100,18 @@ impl Manifest {
             self.job, self.task, self.attempt, self.exit_code, self.ended
         );
         for file in self.logs.iter().chain(&self.outputs) {
+            let sha256 = file
+                .sha256
+                .as_ref()
+                .map(|sha256| format!(", sha256 {sha256}"))
+                .unwrap_or_default();
             text.push_str(&format!(
-                "uploaded {} as {} {} ({} bytes, sha256 {})\n",
+                "uploaded {} as {} {} ({} bytes, crc64nvme {}{sha256})\n",
                 file.path.display(),
                 file.kind,
                 file.blob,
                 file.size,
-                file.sha256
+                file.crc64nvme
             ));
         }
         for warning in &self.warnings {
@@ -133,9 +138,6 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("a.txt");
         std::fs::write(&path, "abc").expect("write");
-        assert_eq!(
-            sha256_file(&path).expect("hashed"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(crc64nvme_file(&path).expect("hashed"), "05e5cabb3fc1faeb");
     }
 }

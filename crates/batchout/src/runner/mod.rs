@@ -311,27 +311,28 @@ impl TaskRunner {
     }
 }
 
-/// An output a rule stored, with the size and SHA-256 of what was uploaded
-/// (the store computes the hash from the bytes it sends, and a file that
-/// changed meanwhile is refused), so the manifest describes the stored copy
-/// even if the file changes afterwards. A store that records no hash (the local
+/// An output a rule stored, with the size and checksums of what was uploaded
+/// (the store computes them from the bytes it sends, and a file that changed
+/// meanwhile is refused), so the manifest describes the stored copy even if
+/// the file changes afterwards. A store that records no checksum (the local
 /// directory) has the local file hashed instead.
 fn uploaded(path: &Path, output: &crate::Output) -> Result<PersistedFile> {
-    let sha256 = match output.sha256() {
-        Some(sha256) => sha256.to_owned(),
-        None => manifest::sha256_file(path)?,
+    let crc64nvme = match output.crc64nvme() {
+        Some(crc) => batchout_store::crc64nvme_hex(crc),
+        None => manifest::crc64nvme_file(path)?,
     };
     Ok(PersistedFile {
         path: path.to_owned(),
         kind: output.kind().as_str().to_owned(),
         blob: output.blob_name().to_owned(),
         size: output.size(),
-        sha256,
+        crc64nvme,
+        sha256: output.sha256().map(str::to_owned),
     })
 }
 
-/// A stored log (an appended blob, which carries no hash of its own), with
-/// its size and SHA-256 read from the local copy.
+/// A stored log (an appended blob, which carries no checksum of its own),
+/// with its size and CRC-64/NVME read from the local copy.
 fn persisted(path: &Path, kind: &str, blob: String) -> Result<PersistedFile> {
     let size = std::fs::metadata(path)
         .map_err(|e| crate::Error::io("read", path, e))?
@@ -341,7 +342,8 @@ fn persisted(path: &Path, kind: &str, blob: String) -> Result<PersistedFile> {
         kind: kind.to_owned(),
         blob,
         size,
-        sha256: manifest::sha256_file(path)?,
+        crc64nvme: manifest::crc64nvme_file(path)?,
+        sha256: None,
     })
 }
 
