@@ -240,6 +240,8 @@ def run(step: Step, env, server: Azurite | None):
 
     The command runs under GNU time for its peak RSS: a child of this process would report at
     least this process's own peak, inherited across fork and exec."""
+    # What earlier steps wrote goes to disk now, not during this one's timing.
+    os.sync()
     req0 = server.requests() if server else 0
     cpu0 = server.cpu_seconds() if server else 0.0
     cmd = ["sh", "-c", step.cmd] if isinstance(step.cmd, str) else step.cmd
@@ -290,12 +292,14 @@ def consume_file(expected: Path, parts: list[Path]):
         part.unlink()
 
 
-def consume_tree(expected: Path, got: Path):
-    """Fails unless the downloaded tree holds exactly the expected files; then removes it."""
+def check_tree(expected: Path, got: Path):
+    """Fails unless the downloaded tree holds exactly the expected files. The tree is kept until
+    the bench ends: on ext4, files created soon after thousands were deleted cost several times
+    the kernel CPU (the inode allocator skips recently freed inodes, one by one), which would
+    charge the next tool for this one's clean-up."""
     names = lambda root: sorted(p.relative_to(root) for p in root.rglob("*") if p.is_file())
     if names(expected) != names(got) or not all(same_bytes(expected / n, [got / n]) for n in names(expected)):
         raise SystemExit(f"download {got} differs from {expected}")
-    shutil.rmtree(got)
 
 
 # --- curl: the ceiling ------------------------------------------------------
@@ -569,7 +573,7 @@ class Bench:
         def down(tool):
             def make(rep):
                 dest = data / f"down-{tool}-{rep}"
-                check = lambda: consume_tree(tree, dest)
+                check = lambda: check_tree(tree, dest)
                 if tool == "batchout":
                     return Step([str(BATCHOUT), "download", "--job", job, "--task", "t", "--kind", "TaskOutput",
                                  "--dest", str(dest)], data, check=check)

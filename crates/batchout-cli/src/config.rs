@@ -29,6 +29,9 @@ pub struct Context {
     /// Whether a transfer may show a progress bar (see [`progress_wanted`]);
     /// one is drawn only on a terminal.
     pub progress: bool,
+    /// Whether downloads sync to disk (`BATCHOUT_SYNC`); unset, by file
+    /// system.
+    pub sync: Option<bool>,
 }
 
 impl Context {
@@ -39,9 +42,13 @@ impl Context {
         settings: &StoreSettings,
         progress: bool,
     ) -> anyhow::Result<Self> {
+        let store = batchout::open_default_with(store, settings)?;
+        let env = |name: &str| from_env(name);
+        let sync = settings.clone().or(StoreSettings::from_env(&env)?).sync();
         Ok(Self {
-            store: batchout::open_default_with(store, settings)?,
+            store,
             progress,
+            sync,
         })
     }
 
@@ -53,9 +60,13 @@ impl Context {
     /// The outputs of the resolved scope.
     pub fn outputs(&self, job: JobId, scope: &Scope) -> Outputs {
         let job = self.job(job);
-        match scope {
+        let outputs = match scope {
             Scope::Job => (*job).clone(),
             Scope::Task(task) => (*job.task(task.clone())).clone(),
+        };
+        match self.sync {
+            Some(sync) => outputs.sync_downloads(sync),
+            None => outputs,
         }
     }
 }

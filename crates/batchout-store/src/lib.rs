@@ -49,7 +49,7 @@ pub use azure::{AzureOptions, AzureStore};
 pub use batchout_naming::ContainerName;
 pub use checksum::{ContentChecksums, RequestChecksum, crc64nvme_hex};
 pub use error::{Error, Result};
-pub use local::LocalStore;
+pub use local::{LocalStore, is_local_disk};
 pub use open::{
     BLOCK_CONCURRENCY_ENV, BLOCK_SIZE_ENV, CHECKSUM_ENV, DEADLINE_ENV, DEFAULT_LOCAL_STORE,
     IDLE_TIMEOUT_ENV, PARALLEL_READS_ENV, RETRIES_ENV, SHA256_ENV, SYNC_ENV, StoreSettings,

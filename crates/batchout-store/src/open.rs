@@ -146,6 +146,12 @@ impl StoreSettings {
         self
     }
 
+    /// Whether local writes sync to disk, if set (see
+    /// [`StoreSettings::with_sync_puts`]): unset, it is chosen by file system.
+    pub fn sync(&self) -> Option<bool> {
+        self.sync_puts
+    }
+
     /// The settings given by the environment variables.
     ///
     /// # Errors

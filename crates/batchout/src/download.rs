@@ -1,9 +1,10 @@
 //! Writing downloads to the local disk: atomically, and never outside the folder
 //! asked for.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use batchout_store::Result as StoreResult;
 use bytes::Bytes;
@@ -15,6 +16,11 @@ use crate::{Error, Result};
 
 /// The most bytes queued for the writer thread at once.
 const WRITE_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Bytes gathered before they are handed to the writer thread, so it wakes
+/// once per batch rather than once per network read (measured on a 1 GiB
+/// download: 15,500 futex calls with a hand-off per chunk).
+const WRITE_BATCH_BYTES: usize = 1024 * 1024;
 
 /// Where a download goes.
 pub(crate) enum Target {
@@ -28,40 +34,58 @@ pub(crate) enum Target {
 /// What the reading side hands the writer thread.
 enum Piece {
     /// The next bytes, holding their share of the queue's budget.
-    Bytes(Bytes, OwnedSemaphorePermit),
-    /// Every byte came, and checked: sync and rename into place.
+    Bytes(Vec<Bytes>, OwnedSemaphorePermit),
+    /// Every byte came, and checked: sync (if asked) and rename into place.
     Commit,
 }
 
 /// Writes a stream to its target through a temporary file in the same folder,
-/// renamed into place only when every byte is written and synced. On any
-/// failure the temporary file is removed and the target is untouched. Returns
-/// the file written and its length.
+/// renamed into place only when every byte is written (and synced, when
+/// `sync` says so or, unset, when the folder is not on a local disk: see
+/// [`crate::Output::sync_downloads`]). On any failure the temporary file is
+/// removed and the target is untouched. Returns the file written and its
+/// length.
 ///
 /// One blocking thread does all the file work (folders, temporary file, writes,
 /// sync, rename) while the stream is read, so receiving (and checking) the next
-/// bytes and writing the last ones overlap; at most [`WRITE_QUEUE_BYTES`] (or
-/// one chunk, if larger) wait between them.
+/// bytes and writing the last ones overlap. Bytes go to it in batches of
+/// [`WRITE_BATCH_BYTES`], at most [`WRITE_QUEUE_BYTES`] (or one batch, if
+/// larger) waiting between them.
 pub(crate) async fn write_atomically(
     target: Target,
     mut stream: BoxStream<'static, StoreResult<Bytes>>,
+    sync: Option<bool>,
 ) -> Result<(PathBuf, u64)> {
     let budget = Arc::new(Semaphore::new(WRITE_QUEUE_BYTES));
     let (sender, receiver) = mpsc::unbounded_channel::<Piece>();
-    let writer = tokio::task::spawn_blocking(move || write_pieces(target, receiver));
+    let writer = tokio::task::spawn_blocking(move || write_pieces(target, receiver, sync));
     let read = async {
-        while let Some(chunk) = stream.try_next().await? {
-            let wanted = chunk.len().clamp(1, WRITE_QUEUE_BYTES);
-            let permits = u32::try_from(wanted).unwrap_or(u32::MAX);
-            let Ok(permit) = Arc::clone(&budget).acquire_many_owned(permits).await else {
-                return Ok(());
-            };
-            if sender.send(Piece::Bytes(chunk, permit)).is_err() {
-                return Ok(()); // the writer failed; its error is the one to report
+        let mut batch = Vec::new();
+        let mut batched = 0;
+        loop {
+            let chunk = stream.try_next().await?;
+            let end = chunk.is_none();
+            if let Some(chunk) = chunk {
+                batched += chunk.len();
+                batch.push(chunk);
+            }
+            if batched >= WRITE_BATCH_BYTES || (end && !batch.is_empty()) {
+                let wanted = batched.clamp(1, WRITE_QUEUE_BYTES);
+                let permits = u32::try_from(wanted).unwrap_or(u32::MAX);
+                let Ok(permit) = Arc::clone(&budget).acquire_many_owned(permits).await else {
+                    return Ok(());
+                };
+                let piece = Piece::Bytes(std::mem::take(&mut batch), permit);
+                batched = 0;
+                if sender.send(piece).is_err() {
+                    return Ok(()); // the writer failed; its error is the one to report
+                }
+            }
+            if end {
+                let _ = sender.send(Piece::Commit);
+                return Ok::<_, Error>(());
             }
         }
-        let _ = sender.send(Piece::Commit);
-        Ok::<_, Error>(())
     }
     .await;
     drop(sender);
@@ -80,6 +104,7 @@ pub(crate) async fn write_atomically(
 fn write_pieces(
     target: Target,
     mut receiver: mpsc::UnboundedReceiver<Piece>,
+    sync: Option<bool>,
 ) -> Result<Option<(PathBuf, u64)>> {
     let path = match target {
         Target::File(path) => path,
@@ -104,16 +129,20 @@ fn write_pieces(
     let mut written = 0u64;
     while let Some(piece) = receiver.blocking_recv() {
         match piece {
-            Piece::Bytes(chunk, _permit) => {
-                temp.as_file_mut()
-                    .write_all(&chunk)
-                    .map_err(|e| Error::io("write", temp.path(), e))?;
-                written += chunk.len() as u64;
+            Piece::Bytes(chunks, _permit) => {
+                for chunk in chunks {
+                    temp.as_file_mut()
+                        .write_all(&chunk)
+                        .map_err(|e| Error::io("write", temp.path(), e))?;
+                    written += chunk.len() as u64;
+                }
             }
             Piece::Commit => {
-                temp.as_file()
-                    .sync_all()
-                    .map_err(|e| Error::io("sync", temp.path(), e))?;
+                if sync.unwrap_or_else(|| !on_local_disk(&parent)) {
+                    temp.as_file()
+                        .sync_data()
+                        .map_err(|e| Error::io("sync", temp.path(), e))?;
+                }
                 temp.persist(&path)
                     .map_err(|e| Error::io("rename a download into", &path, e.error))?;
                 return Ok(Some((path, written)));
@@ -121,6 +150,22 @@ fn write_pieces(
         }
     }
     Ok(None)
+}
+
+/// Whether `folder` is on a local disk ([`batchout_store::is_local_disk`]),
+/// remembered per folder: a download of many files asks once per folder, not
+/// once per file.
+fn on_local_disk(folder: &Path) -> bool {
+    static KNOWN: OnceLock<Mutex<HashMap<PathBuf, bool>>> = OnceLock::new();
+    let known = KNOWN.get_or_init(Mutex::default);
+    if let Some(local) = known.lock().ok().and_then(|k| k.get(folder).copied()) {
+        return local;
+    }
+    let local = batchout_store::is_local_disk(folder);
+    if let Ok(mut known) = known.lock() {
+        known.insert(folder.to_owned(), local);
+    }
+    local
 }
 
 /// Creates the folders of `relative` below `root`, refusing to pass through
@@ -201,7 +246,7 @@ mod tests {
             }),
         ]);
         let to = Target::File(target.clone());
-        assert!(write_atomically(to, failing).await.is_err());
+        assert!(write_atomically(to, failing, None).await.is_err());
         assert_eq!(std::fs::read_to_string(&target).expect("read"), "old");
         let entries: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
         assert_eq!(entries.len(), 1, "no temporary file is left behind");
@@ -217,10 +262,51 @@ mod tests {
         ]);
         let to = Target::File(target.clone());
         assert_eq!(
-            write_atomically(to, ok).await.expect("written"),
+            write_atomically(to, ok, None).await.expect("written"),
             (target.clone(), 4)
         );
         assert_eq!(std::fs::read_to_string(&target).expect("read"), "abcd");
+    }
+
+    /// Bytes that differ from their neighbours, in chunks of `chunk` bytes.
+    fn pieces(len: usize, chunk: usize) -> (Vec<u8>, Vec<StoreResult<Bytes>>) {
+        let data: Vec<u8> = (0..len as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let parts = data
+            .chunks(chunk)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        (data, parts)
+    }
+
+    #[tokio::test]
+    async fn many_batches_arrive_whole_and_in_order_synced_or_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // More than the queue holds, in chunks that do not divide a batch.
+        let len = WRITE_QUEUE_BYTES + 3 * WRITE_BATCH_BYTES + 12_345;
+        for sync in [None, Some(true), Some(false)] {
+            let (data, parts) = pieces(len, 100_003);
+            let target = dir.path().join(format!("{sync:?}.bin"));
+            let to = Target::File(target.clone());
+            let written = write_atomically(to, chunks(parts), sync).await;
+            assert_eq!(written.expect("written"), (target.clone(), len as u64));
+            assert!(std::fs::read(&target).expect("read") == data, "{sync:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_after_whole_batches_were_written_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("out.bin");
+        let (_, mut parts) = pieces(3 * WRITE_BATCH_BYTES, 65_536);
+        parts.push(Err(batchout_store::Error::NotFound {
+            container: "c".into(),
+            name: "n".into(),
+        }));
+        let to = Target::File(target.clone());
+        assert!(write_atomically(to, chunks(parts), None).await.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
     }
 
     #[cfg(unix)]

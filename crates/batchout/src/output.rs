@@ -37,6 +37,9 @@ pub struct Output {
     pub(crate) file_path: String,
     pub(crate) meta: ObjectMeta,
     pub(crate) verify: bool,
+    /// Whether downloads sync to disk before the rename; `None`: by file
+    /// system (see [`Output::sync_downloads`]).
+    pub(crate) sync: Option<bool>,
 }
 
 impl Output {
@@ -118,6 +121,20 @@ impl Output {
     /// Whether whole reads are verified (see [`Output::verify`]).
     pub fn verifies(&self) -> bool {
         self.verify
+    }
+
+    /// The same output, with downloads to a file ([`Output::download_to`])
+    /// synced to disk before they are renamed into place (`true`), or never
+    /// (`false`). Unset, a download is synced only on a file system that is not
+    /// a local disk ([`batchout_store::is_local_disk`]: NFS, SMB, Lustre, FUSE…),
+    /// where a late write error (an exceeded quota) shows only then, as the
+    /// local directory store does (decision 0005). Either way a download is
+    /// renamed into place only when complete, so a process that dies leaves
+    /// the target untouched; only a sync keeps it complete across a power cut.
+    #[must_use]
+    pub fn sync_downloads(mut self, sync: bool) -> Self {
+        self.sync = Some(sync);
+        self
     }
 
     /// Opens a whole read (one request for an output up to a block; see
@@ -267,7 +284,8 @@ impl OpenedOutput {
     /// Writes the bytes to a download target, atomically; returns the file
     /// written and its length.
     pub(crate) async fn download_into(self, target: download::Target) -> Result<(PathBuf, u64)> {
-        let (path, written) = download::write_atomically(target, self.stream).await?;
+        let sync = self.output.sync;
+        let (path, written) = download::write_atomically(target, self.stream, sync).await?;
         tracing::info!(blob = %self.output.location, file = %path.display(), bytes = written, "downloaded");
         Ok((path, written))
     }

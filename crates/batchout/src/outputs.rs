@@ -32,6 +32,8 @@ pub struct Outputs {
     container: ContainerName,
     scope: Scope,
     verify: bool,
+    /// Whether downloads sync to disk; `None`: by file system.
+    sync: Option<bool>,
     /// Files moved at once by the methods that move many.
     concurrency: usize,
     /// Where transfers count what they move, if anywhere.
@@ -74,6 +76,7 @@ impl Outputs {
             container,
             scope,
             verify: true,
+            sync: None,
             concurrency: DEFAULT_CONCURRENCY,
             progress: None,
         }
@@ -105,6 +108,15 @@ impl Outputs {
     #[must_use]
     pub fn verify(mut self, verify: bool) -> Self {
         self.verify = verify;
+        self
+    }
+
+    /// The same outputs, with the [`Output`]s they give and
+    /// [`Outputs::download_all`] syncing downloaded files to disk (`true`) or
+    /// never (`false`); unset, by file system. See [`Output::sync_downloads`].
+    #[must_use]
+    pub fn sync_downloads(mut self, sync: bool) -> Self {
+        self.sync = Some(sync);
         self
     }
 
@@ -419,6 +431,7 @@ impl Outputs {
             file_path: path.to_string(),
             meta,
             verify: self.verify,
+            sync: self.sync,
         }
     }
 
@@ -581,6 +594,7 @@ impl Outputs {
             file_path,
             meta,
             verify: self.verify,
+            sync: self.sync,
         })
     }
 
@@ -603,6 +617,7 @@ impl Outputs {
             file_path: parts.file_path,
             meta,
             verify: self.verify,
+            sync: self.sync,
         })
     }
 

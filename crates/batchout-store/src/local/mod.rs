@@ -42,7 +42,7 @@ mod write;
 use std::fmt;
 use std::io;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
@@ -277,6 +277,16 @@ impl Store for LocalStore {
         self.blocking(move |store| store.delete_blocking(&location))
             .await
     }
+}
+
+/// Whether `path` (or, while it does not exist yet, its nearest existing
+/// folder) is on a file system that keeps its data on this machine's own disk
+/// or memory (ext4, XFS, btrfs, tmpfs, overlay…), as `/proc/self/mountinfo`
+/// tells; `false` for network and FUSE file systems, types not known to be
+/// local, and systems other than Linux. Local writes (puts to this store,
+/// downloads) are synced by default only where this is `false`: decision 0005.
+pub fn is_local_disk(path: &Path) -> bool {
+    disk::is_local(path)
 }
 
 #[cfg(test)]
