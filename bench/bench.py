@@ -398,7 +398,10 @@ class Bench:
         """tools: list of (name, make) where make(rep) -> Step; ceilings: the tools batchout is held to."""
         runs = {name: [] for name, _ in tools}
         for rep in range(self.args.runs):
-            for name, make in tools:  # alternating tools within each repetition
+            # Tools alternate within each repetition, starting one further each time, so that no
+            # tool always runs right after the same other one (and its clean-up).
+            start = rep % len(tools)
+            for name, make in tools[start:] + tools[:start]:
                 runs[name].append(run(make(rep), self.env, self.az if workload != "W5" else None))
         wall = lambda tool: statistics.median(r["wall"] for r in runs[tool])
         vs_ceiling = {c: wall(c) / wall("batchout") for c in ceilings}

@@ -75,11 +75,11 @@ pub(crate) fn content_crc64(body: &[u8]) -> String {
 /// `x-ms-content-crc64` and of S3's full-object `CRC64NVME`: tens of GB/s on
 /// one core), its SHA-256 only when asked for (about 2 GB/s with SHA-NI).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentChecksums {
+pub(crate) struct ContentChecksums {
     /// The CRC-64/NVME of the content.
-    pub crc64nvme: u64,
+    pub(crate) crc64nvme: u64,
     /// The SHA-256 of the content, lowercase hex, when it was computed.
-    pub sha256: Option<String>,
+    pub(crate) sha256: Option<String>,
 }
 
 /// Computes [`ContentChecksums`] from the content, in pieces, in order.
@@ -121,8 +121,8 @@ impl ContentHasher {
     }
 }
 
-/// A CRC-64/NVME as batchout records it: 16 lowercase hex digits of the
-/// number, as `crc64nvme` tools print it.
+/// A CRC-64/NVME as batchout records it: the number as 16 lowercase hex
+/// digits, most significant first (`ae8b14860a799888` for `123456789`).
 pub fn crc64nvme_hex(crc: u64) -> String {
     format!("{crc:016x}")
 }

@@ -47,7 +47,7 @@ use futures::stream::BoxStream;
 
 pub use azure::{AzureOptions, AzureStore};
 pub use batchout_naming::ContainerName;
-pub use checksum::{ContentChecksums, RequestChecksum, crc64nvme_hex};
+pub use checksum::{RequestChecksum, crc64nvme_hex};
 pub use error::{Error, Result};
 pub use local::{LocalStore, is_local_disk};
 pub use open::{

@@ -42,10 +42,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::AzureStore;
 use super::client::{Payload, Request};
-use crate::checksum::{ContentHasher, crc64nvme_hex, hex};
-use crate::{
-    BlobType, ContentChecksums, Error, Location, ObjectMeta, PutOptions, RequestChecksum, Result,
-};
+use crate::checksum::{ContentChecksums, ContentHasher, crc64nvme_hex, hex};
+use crate::{BlobType, Error, Location, ObjectMeta, PutOptions, RequestChecksum, Result};
 
 /// The metadata header that holds a blob's CRC-64/NVME, 16 hex digits.
 pub(super) const CRC64NVME_HEADER: &str = "x-ms-meta-crc64nvme";
