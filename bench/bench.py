@@ -396,6 +396,10 @@ class Bench:
 
     def record(self, workload, phase, units, amount, tools, ceilings=()):
         """tools: list of (name, make) where make(rep) -> Step; ceilings: the tools batchout is held to."""
+        if self.args.tools:
+            wanted = {"batchout", *self.args.tools.split(",")}
+            tools = [(name, make) for name, make in tools if name in wanted]
+            ceilings = [c for c in ceilings if c in wanted]
         runs = {name: [] for name, _ in tools}
         for rep in range(self.args.runs):
             # Tools alternate within each repetition, starting one further each time, so that no
@@ -668,6 +672,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="W1,W2,W3,W4,W5")
     parser.add_argument("--json", help="write the raw figures here")
+    parser.add_argument("--tools", help="only batchout and these rows, e.g. curl-blocks,javascript")
     args = parser.parse_args()
     args.w1_mib, args.w2_files, args.w3_names, args.w4_seconds = 1024, 2000, 20000, 30
     if args.smoke:

@@ -4,7 +4,7 @@
 //! is guessed from the name (as an object store does when none is given) and
 //! the blob type is unknown. Nor does it keep checksums: a put lands by an
 //! atomic rename of a complete copy, so a blob is whole or absent, but no
-//! SHA-256 is recorded and reads are not verified.
+//! checksum is recorded and reads are not verified.
 
 use std::fs::Metadata;
 use std::time::UNIX_EPOCH;

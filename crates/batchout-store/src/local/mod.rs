@@ -10,8 +10,8 @@
 //! wait for the disk, as `cp` does not; on a network file system it syncs its
 //! data before the rename (ADR 0005, `docs/decisions/0005-local-store-durability.md`,
 //! says what is and is not guaranteed, and why). It keeps no checksums: the
-//! atomic rename is its integrity guarantee, and [`ObjectMeta::sha256`] is
-//! always `None` here, so reads are not verified.
+//! atomic rename is its integrity guarantee, and [`ObjectMeta::crc64nvme`] and
+//! [`ObjectMeta::sha256`] are always `None` here, so reads are not verified.
 //! (A file that changes while it is copied in is stored as copied: unlike the
 //! Azure backend, this one does not detect it.)
 //!
