@@ -7,6 +7,7 @@ mod config;
 mod exit;
 mod print;
 mod progress;
+mod runtime;
 
 use std::process::ExitCode;
 
@@ -15,10 +16,16 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let from_env = std::env::var(runtime::THREADS_ENV).ok();
+    let threads = match runtime::threads(from_env.as_deref(), cores) {
+        Ok(threads) => threads,
+        Err(reason) => {
+            eprintln!("error: {}: {reason}", runtime::THREADS_ENV);
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let runtime = match runtime::build(threads) {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

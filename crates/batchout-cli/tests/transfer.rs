@@ -128,6 +128,9 @@ fn bad_block_and_concurrency_values_are_usage_errors_that_say_what_to_write() {
     let mut from_env = env.cmd(&["save", "--job", "j", "a.txt"]);
     from_env.env("BATCHOUT_CONCURRENCY", "0");
     refused(from_env, 2, &["BATCHOUT_CONCURRENCY", "1 or more"]);
+    let mut from_env = env.cmd(&["save", "--job", "j", "a.txt"]);
+    from_env.env("BATCHOUT_THREADS", "0");
+    refused(from_env, 2, &["BATCHOUT_THREADS", "from 1 to 256"]);
     // The variable is read when the store is opened, as the retry ones are.
     let mut from_env = env.cmd(&["save", "--job", "j", "a.txt"]);
     from_env.env("BATCHOUT_BLOCK_SIZE", "huge");
@@ -451,6 +454,56 @@ fn files_move_one_at_a_time_or_very_many_at_once_on_azure() {
             &format!("download {kind} --concurrency {concurrency}"),
         );
         same_files(&env, &files, &dest, strip);
+    }
+}
+
+#[test]
+fn large_files_move_whole_on_one_async_thread_or_several() {
+    let Some(azurite) = Azurite::shared() else {
+        return;
+    };
+    let env = Env::new();
+    let job = job("threads");
+    let content: Vec<u8> = (0..3 * 1024 * 1024 + 17u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 15) as u8)
+        .collect();
+    std::fs::write(env.path().join("big.bin"), &content).expect("write");
+    let store = azurite.blob_endpoint();
+    for threads in ["1", "3"] {
+        let kind = format!("Threads{threads}");
+        let got = format!("got-{threads}.bin");
+        // Blocks up, and parallel ranges down: many transfers at once.
+        for args in [
+            vec![
+                "--block-size",
+                "256KiB",
+                "save",
+                "--job",
+                &job,
+                "--kind",
+                &kind,
+                "big.bin",
+            ],
+            vec![
+                "--block-size",
+                "256KiB",
+                "get",
+                "--job",
+                &job,
+                "--kind",
+                &kind,
+                "big.bin",
+                "-o",
+                &got,
+            ],
+        ] {
+            let mut cmd = env.cmd_on(&store, &args);
+            cmd.env("BATCHOUT_THREADS", threads)
+                .env("BATCHOUT_PARALLEL_READS", "1");
+            quietly(&mut cmd, &format!("{args:?} on {threads} threads"));
+        }
+        let back = std::fs::read(env.path().join(&got)).expect("downloaded");
+        assert!(back == content, "{threads} threads: the bytes differ");
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 /// A temporary working directory whose default store is `./batchout-data`.
 /// Variables of batchout and Batch that a test must not inherit from the
 /// environment running it.
-const INHERITED: [&str; 21] = [
+const INHERITED: [&str; 22] = [
     "BATCHOUT_STORE",
     "BATCHOUT_LOG",
     "BATCHOUT_RETRIES",
@@ -27,6 +27,7 @@ const INHERITED: [&str; 21] = [
     "BATCHOUT_SYNC",
     "BATCHOUT_PARALLEL_READS",
     "BATCHOUT_SHA256",
+    "BATCHOUT_THREADS",
     "AZ_BATCH_JOB_ID",
     "AZ_BATCH_TASK_ID",
     "AZ_BATCH_TASK_DIR",
