@@ -18,7 +18,8 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let from_env = std::env::var(runtime::THREADS_ENV).ok();
-    let threads = match runtime::threads(from_env.as_deref(), cores) {
+    let local = batchout::configured_is_local(cli.store.as_deref());
+    let threads = match runtime::threads(from_env.as_deref(), cores, local) {
         Ok(threads) => threads,
         Err(reason) => {
             eprintln!("error: {}: {reason}", runtime::THREADS_ENV);

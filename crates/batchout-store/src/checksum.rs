@@ -42,9 +42,19 @@ pub enum RequestChecksum {
 impl RequestChecksum {
     /// The header that carries this checksum of `body`, and its value.
     pub(crate) fn header(self, body: &[u8]) -> (&'static str, String) {
+        self.header_and_crc(body).0
+    }
+
+    /// As [`RequestChecksum::header`], with the body's CRC-64/NVME when that
+    /// is the checksum computed, so the whole file's can be built from it.
+    pub(crate) fn header_and_crc(self, body: &[u8]) -> ((&'static str, String), Option<u64>) {
         match self {
-            Self::Md5 => ("content-md5", content_md5(body)),
-            Self::Crc64 => ("x-ms-content-crc64", content_crc64(body)),
+            Self::Md5 => (("content-md5", content_md5(body)), None),
+            Self::Crc64 => {
+                let crc = crc_fast::checksum(Crc64Nvme, body);
+                let header = ("x-ms-content-crc64", BASE64.encode(crc.to_le_bytes()));
+                (header, Some(crc))
+            }
         }
     }
 
@@ -62,12 +72,6 @@ impl RequestChecksum {
             )),
         }
     }
-}
-
-/// The `x-ms-content-crc64` of a request body: its CRC-64/NVME, as the eight
-/// bytes of a little-endian integer, base64.
-pub(crate) fn content_crc64(body: &[u8]) -> String {
-    BASE64.encode(crc_fast::checksum(Crc64Nvme, body).to_le_bytes())
 }
 
 /// The checksums of a whole blob that a put records in its metadata and a
@@ -105,6 +109,22 @@ impl ContentHasher {
         }
     }
 
+    /// Feeds the next piece of the content, whose CRC-64/NVME is already
+    /// known (`crc`, computed for its request): the CRC is combined with the
+    /// one so far instead of computed again.
+    pub(crate) fn update_with_crc(&mut self, bytes: &[u8], crc: Option<u64>) {
+        let Some(crc) = crc else {
+            return self.update(bytes);
+        };
+        let so_far = self.crc64nvme.finalize();
+        let combined = crc_fast::checksum_combine(Crc64Nvme, so_far, crc, bytes.len() as u64);
+        // A digest's state is its checksum before the final XOR (all ones).
+        self.crc64nvme = crc_fast::Digest::new_with_init_state(Crc64Nvme, !combined);
+        if let Some(sha256) = &mut self.sha256 {
+            sha256.update(bytes);
+        }
+    }
+
     /// The checksums of everything fed.
     pub(crate) fn finish(self) -> ContentChecksums {
         ContentChecksums {
@@ -113,10 +133,11 @@ impl ContentHasher {
         }
     }
 
-    /// The checksums of `bytes`, whole.
-    pub(crate) fn of(bytes: &[u8], sha256: bool) -> ContentChecksums {
+    /// The checksums of `bytes`, whole, whose CRC-64/NVME may be known
+    /// already (see [`ContentHasher::update_with_crc`]).
+    pub(crate) fn of(bytes: &[u8], crc: Option<u64>, sha256: bool) -> ContentChecksums {
         let mut hasher = Self::new(sha256);
-        hasher.update(bytes);
+        hasher.update_with_crc(bytes, crc);
         hasher.finish()
     }
 }
@@ -165,10 +186,10 @@ mod tests {
         // The catalogue's check value of CRC-64/NVME for "123456789".
         let check = 0xae8b_1486_0a79_9888_u64;
         assert_eq!(
-            content_crc64(b"123456789"),
+            RequestChecksum::Crc64.header(b"123456789").1,
             BASE64.encode(check.to_le_bytes())
         );
-        assert_eq!(content_crc64(b""), "AAAAAAAAAAA=");
+        assert_eq!(RequestChecksum::Crc64.header(b"").1, "AAAAAAAAAAA=");
         assert_eq!(
             RequestChecksum::Crc64.header(b"abc").0,
             "x-ms-content-crc64"
@@ -190,7 +211,7 @@ mod tests {
 
     #[test]
     fn content_checksums_are_the_same_whole_or_in_pieces() {
-        let whole = ContentHasher::of(b"123456789", true);
+        let whole = ContentHasher::of(b"123456789", None, true);
         assert_eq!(whole.crc64nvme, 0xae8b_1486_0a79_9888);
         assert_eq!(crc64nvme_hex(whole.crc64nvme), "ae8b14860a799888");
         assert_eq!(
@@ -202,9 +223,19 @@ mod tests {
             pieces.update(piece);
         }
         assert_eq!(pieces.finish(), whole);
-        assert_eq!(ContentHasher::of(b"123456789", false).sha256, None);
+        // Pieces whose CRC came with their request, between others.
+        let mut known = ContentHasher::new(true);
+        known.update(b"12");
+        for piece in [&b"345"[..], b"", b"67"] {
+            let (_, crc) = RequestChecksum::Crc64.header_and_crc(piece);
+            known.update_with_crc(piece, crc);
+        }
+        known.update_with_crc(b"8", None);
+        known.update(b"9");
+        assert_eq!(known.finish(), whole);
+        assert_eq!(ContentHasher::of(b"123456789", None, false).sha256, None);
         assert_eq!(
-            crc64nvme_hex(ContentHasher::of(b"", false).crc64nvme),
+            crc64nvme_hex(ContentHasher::of(b"", None, false).crc64nvme),
             "0000000000000000"
         );
     }

@@ -401,16 +401,40 @@ pub fn open_configured_with(
 ) -> Result<Arc<dyn Store>> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let settings = settings.clone().or(StoreSettings::from_env(&env)?);
-    if let Some(url) = explicit
-        .map(str::to_owned)
-        .or_else(|| env("BATCHOUT_STORE"))
-    {
+    if let Some(url) = named_url(explicit, &env) {
         return open_with(&url, &env, &settings);
     }
     if let Some(target) = config::from_env(&env)? {
         return Ok(Arc::new(AzureStore::new(target, settings.azure_options())?));
     }
     open_with(DEFAULT_LOCAL_STORE, &env, &settings)
+}
+
+/// The store URL given: `explicit`, else `BATCHOUT_STORE`.
+fn named_url(explicit: Option<&str>, env: EnvLookup<'_>) -> Option<String> {
+    explicit
+        .map(str::to_owned)
+        .or_else(|| env("BATCHOUT_STORE"))
+}
+
+/// Whether [`open_configured_with`] would open a local directory store, told
+/// without opening anything: a named URL that is a path or `file://` URL, or
+/// nothing named and no `AZURE_STORAGE_*` variables (the default). A process
+/// sizes its threads by it before it opens the store.
+pub fn configured_is_local(explicit: Option<&str>) -> bool {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match named_url(explicit, &env) {
+        Some(url) => url_is_local(&url),
+        None => matches!(config::from_env(&env), Ok(None)),
+    }
+}
+
+/// Whether [`open_with`] makes a local directory store of `url`.
+fn url_is_local(url: &str) -> bool {
+    match url.split_once("://") {
+        Some((scheme, _)) => scheme == "file",
+        None => !url.trim().is_empty() && !config::is_connection_string(url),
+    }
 }
 
 fn open_with(url: &str, env: EnvLookup<'_>, settings: &StoreSettings) -> Result<Arc<dyn Store>> {
@@ -457,6 +481,34 @@ mod tests {
 
     fn none() -> StoreSettings {
         StoreSettings::default()
+    }
+
+    #[test]
+    fn local_urls_are_told_from_remote_ones_as_they_are_opened() {
+        let local = [
+            "./batchout-data",
+            "/data/out",
+            "file:///data/out",
+            "out dir",
+        ];
+        let remote = [
+            "https://acct.blob.core.windows.net",
+            "http://127.0.0.1:10000/devstoreaccount1",
+            "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=a2V5;EndpointSuffix=core.windows.net",
+            "s3://bucket",
+            "",
+        ];
+        for url in local {
+            assert!(url_is_local(url), "{url}");
+            let opened = open_with(url, &no_env, &none()).expect(url);
+            assert!(opened.to_string().contains("local"), "{url}: {opened}");
+        }
+        for url in remote {
+            assert!(!url_is_local(url), "{url}");
+            if let Ok(opened) = open_with(url, &no_env, &none()) {
+                assert!(!opened.to_string().contains("local"), "{url}: {opened}");
+            }
+        }
     }
 
     #[test]

@@ -59,7 +59,8 @@ pub use batchout_store::azure::sas::{
 };
 pub use batchout_store::{
     DEFAULT_LOCAL_STORE, Progress, ProgressSnapshot, RequestChecksum, SecretUrl, Store,
-    StoreSettings, open, parse_attempts, parse_block_concurrency, parse_block_size, parse_duration,
+    StoreSettings, configured_is_local, open, parse_attempts, parse_block_concurrency,
+    parse_block_size, parse_duration,
 };
 pub use error::{Error, Result, StoreError};
 pub use output::{OpenedOutput, Output};

@@ -66,7 +66,10 @@ pub(super) async fn put_bytes(
 ) -> Result<ObjectMeta> {
     let algorithm = store.inner.checksum;
     let sha256 = store.inner.options.sha256;
-    let hash = move |bytes: &Bytes| (algorithm.header(bytes), ContentHasher::of(bytes, sha256));
+    let hash = move |bytes: &Bytes| {
+        let (checksum, crc) = algorithm.header_and_crc(bytes);
+        (checksum, ContentHasher::of(bytes, crc, sha256))
+    };
     let (checksum, checksums) = if bytes.len() <= INLINE_HASH_MAX {
         hash(&bytes)
     } else {
@@ -385,8 +388,8 @@ impl Source {
         if buffer.len() as u64 != len {
             return Err(self.changed("it ended early"));
         }
-        self.hasher.update(&buffer);
-        let checksum = self.checksum.header(&buffer);
+        let (checksum, crc) = self.checksum.header_and_crc(&buffer);
+        self.hasher.update_with_crc(&buffer, crc);
         self.check_unchanged()?;
         Ok(Block {
             index: 0,
