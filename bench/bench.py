@@ -10,7 +10,8 @@ Workloads (sizes shrink with --smoke):
 
 Tools: batchout (release build), the Python SDK (8 workers), the JavaScript SDK and
 cp (W5); batchout-crc64 (W1, W2 up: CRC-64 request checksums, as batchout sends to Azure
-accounts) and batchout-1stream (W1 down: one streamed GET). The ceiling is raw HTTP from curl against the same server in the same run,
+accounts) and batchout-ranges (W1 down: parallel ranged GETs, as batchout reads from Azure
+accounts). The ceiling is raw HTTP from curl against the same server in the same run,
 for the request patterns batchout uses:
   W1 up    curl           one Put Blob
            curl-blocks    Put Block of BENCH_BLOCK_SIZE bytes (default 8 MiB), each with its
@@ -325,11 +326,12 @@ def curl_parallel(config: Path, parallel: int):
 def batchout(tool: str, *args: str) -> list[str]:
     """A batchout command. Variants: `batchout-crc64` sends CRC-64 request checksums instead of
     the MD5 batchout chooses for the emulator (what it sends to Azure accounts);
-    `batchout-1stream` reads a blob with one streamed GET instead of parallel ranges."""
+    `batchout-ranges` reads a blob in parallel ranges instead of the one streamed GET batchout
+    chooses for the emulator (what it does on Azure accounts)."""
     if tool == "batchout-crc64":
         return ["env", "BATCHOUT_CHECKSUM=crc64", str(BATCHOUT), *args]
-    if tool == "batchout-1stream":
-        return [str(BATCHOUT), "--block-concurrency", "1", *args]
+    if tool == "batchout-ranges":
+        return ["env", "BATCHOUT_PARALLEL_READS=1", str(BATCHOUT), *args]
     return [str(BATCHOUT), *args]
 
 
@@ -529,7 +531,7 @@ class Bench:
                 return Step(curl_parallel(config, BLOCK_CONCURRENCY), data, check=lambda: consume_file(big, parts))
             return make
 
-        tools = ["batchout", "batchout-1stream", "python", "javascript", "curl", "curl-ranges"]
+        tools = ["batchout", "batchout-ranges", "python", "javascript", "curl", "curl-ranges"]
         self.record("W1", f"download {self.args.w1_mib} MiB", "MB", size / 1e6, [(t, down(t)) for t in tools],
                     ceilings=["curl", "curl-ranges"])
         shutil.rmtree(data)
