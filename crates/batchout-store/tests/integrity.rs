@@ -13,7 +13,7 @@ use batchout_store::{
     AzureOptions, AzureStore, BlobName, ContainerName, Error, Location, PutSource, RequestChecksum,
     Store,
 };
-use batchout_testkit::{Azurite, Fault, FaultProxy, Matcher, Rules};
+use batchout_testkit::{Azurite, Fault, FaultProxy, Matcher, Rules, crc64nvme};
 use bytes::Bytes;
 use md5::Md5;
 use sha2::{Digest, Sha256};
@@ -206,29 +206,6 @@ async fn a_body_corrupted_every_time_fails_clearly_and_stores_nothing() {
     proxy.clear_rules();
     assert!(store.head(&location).await.unwrap_err().is_not_found());
     assert_eq!(store.head(&log).await.expect("created empty").size, 0);
-}
-
-/// CRC-64/NVME bit by bit, from its definition (reflected polynomial
-/// 0x9A6C9329AC4BC9B5, all ones in and out): a reference that shares nothing
-/// with the SIMD implementation the store uses.
-fn crc64nvme(data: &[u8]) -> u64 {
-    let mut crc = u64::MAX;
-    for byte in data {
-        crc ^= u64::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0x9a6c_9329_ac4b_c9b5
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-#[test]
-fn the_reference_crc_has_the_catalogue_check_value() {
-    assert_eq!(crc64nvme(b"123456789"), 0xae8b_1486_0a79_9888);
 }
 
 #[tokio::test(flavor = "multi_thread")]

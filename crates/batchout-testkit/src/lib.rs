@@ -1,7 +1,8 @@
 //! Test harness for batchout's storage tests: a real Azure Storage emulator
 //! ([`Azurite`], from npm), the official Python SDK ([`PythonSdk`], from PyPI),
-//! and a fault-injection proxy ([`FaultProxy`]) to put between a client and
-//! Azurite.
+//! a fault-injection proxy ([`FaultProxy`]) to put between a client and
+//! Azurite, and a reference CRC-64/NVME ([`crc64nvme`]) to check recorded
+//! checksums against.
 //!
 //! Both are installed by the project's own `scripts/test` (into `node_modules/`
 //! and `.venv/` at the workspace root), never by hand, so a fresh clone tests the
@@ -29,6 +30,24 @@ pub use azurite::Azurite;
 pub use proxy::{Fault, FaultProxy, Matcher, RequestRecord, Rules, Stats};
 pub use python::PythonSdk;
 
+/// The CRC-64/NVME of `data`, bit by bit from the definition (reflected
+/// polynomial 0x9A6C9329AC4BC9B5, all ones in and out): a reference that
+/// shares nothing with the SIMD implementation batchout uses.
+pub fn crc64nvme(data: &[u8]) -> u64 {
+    let mut crc = u64::MAX;
+    for byte in data {
+        crc ^= u64::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x9a6c_9329_ac4b_c9b5
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
 /// The workspace root, where `scripts/test` installs `node_modules/` and `.venv/`.
 fn workspace_root() -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -48,4 +67,13 @@ fn not_installed<T>(what: &str) -> Option<T> {
         "SKIPPED: {what} is not installed; run scripts/test"
     );
     None
+}
+
+#[cfg(test)]
+mod reference_tests {
+    #[test]
+    fn the_reference_crc_has_the_catalogue_check_value() {
+        assert_eq!(super::crc64nvme(b"123456789"), 0xae8b_1486_0a79_9888);
+        assert_eq!(super::crc64nvme(b""), 0);
+    }
 }

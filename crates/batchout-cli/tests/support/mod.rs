@@ -180,20 +180,8 @@ pub fn stdout(cmd: &mut Command) -> String {
     String::from_utf8(out.get_output().stdout.clone()).expect("UTF-8 output")
 }
 
-/// The CRC-64/NVME of `data` as batchout records it (16 hex digits), computed
-/// bit by bit from the definition (reflected polynomial 0x9A6C9329AC4BC9B5,
-/// all ones in and out): a reference independent of the store's SIMD one.
+/// The CRC-64/NVME of `data` as batchout records it (16 hex digits), from the
+/// testkit's bit-by-bit reference.
 pub fn crc64nvme(data: &[u8]) -> String {
-    let mut crc = u64::MAX;
-    for byte in data {
-        crc ^= u64::from(*byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0x9a6c_9329_ac4b_c9b5
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    format!("{:016x}", !crc)
+    format!("{:016x}", batchout_testkit::crc64nvme(data))
 }
