@@ -87,26 +87,14 @@ fn bad_block_and_concurrency_values_are_usage_errors_that_say_what_to_write() {
         args.extend(["save", "--job", "j", "a.txt"]);
         env.cmd(&args)
     };
-    refused(
-        save(&["--block-size", "1k"]),
-        2,
-        &["--block-size", "give 64KiB to 4000MiB"],
-    );
-    refused(
-        save(&["--block-size", "8XB"]),
-        2,
-        &["--block-size", "as in 8MiB"],
-    );
-    refused(
-        save(&["--block-concurrency", "0"]),
-        2,
-        &["--block-concurrency", "from 1 to 64"],
-    );
-    refused(
-        save(&["--block-concurrency", "65"]),
-        2,
-        &["--block-concurrency", "from 1 to 64"],
-    );
+    for (flag, value, says) in [
+        ("--block-size", "1k", "give 64KiB to 4000MiB"),
+        ("--block-size", "8XB", "as in 8MiB"),
+        ("--block-concurrency", "0", "from 1 to 64"),
+        ("--block-concurrency", "65", "from 1 to 64"),
+    ] {
+        refused(save(&[flag, value]), 2, &[flag, says]);
+    }
     refused(
         env.cmd(&["save", "--job", "j", "--concurrency", "0", "a.txt"]),
         2,
