@@ -33,6 +33,20 @@ impl Printer {
         writeln!(out, "{}", text.as_ref())
     }
 
+    /// Prints lines of text (text mode only) in as few writes as they fit
+    /// in: a save of thousands of files prints them once it is done, and a
+    /// write each was a system call each.
+    pub fn lines(&self, lines: impl IntoIterator<Item = String>) -> io::Result<()> {
+        if self.json {
+            return Ok(());
+        }
+        let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+        for line in lines {
+            writeln!(out, "{line}")?;
+        }
+        out.flush()
+    }
+
     /// Prints a JSON document (JSON mode only).
     pub fn value(&self, value: &impl Serialize) -> io::Result<()> {
         if !self.json {

@@ -84,7 +84,10 @@ pub fn expand(pattern: &str) -> Result<Vec<Match>> {
             path: e.path().map(Path::to_owned).unwrap_or_else(|| root.clone()),
             reason: format!("cannot read it while matching {pattern:?}: {e}"),
         })?;
-        if entry.file_type().is_dir() || !entry.path().is_file() {
+        // A regular file is known from its folder's listing; only a link
+        // is looked at (to see whether it leads to a file).
+        let kind = entry.file_type();
+        if !(kind.is_file() || kind.is_symlink() && entry.path().is_file()) {
             continue;
         }
         let parts = components(entry.path(), &root);

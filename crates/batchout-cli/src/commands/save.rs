@@ -96,14 +96,14 @@ pub async fn save(
 
 /// One line per stored output, or their JSON.
 fn print_saved(printer: &Printer, job: &str, saved: &[Output]) -> anyhow::Result<()> {
-    for output in saved {
-        printer.line(format!(
+    printer.lines(saved.iter().map(|output| {
+        format!(
             "saved {}/{} ({})",
             output.location().container,
             output.blob_name(),
             print::bytes(output.size())
-        ))?;
-    }
+        )
+    }))?;
     let rows: Vec<OutputJson> = saved.iter().map(|o| OutputJson::new(job, o)).collect();
     printer.value(&rows)?;
     Ok(())

@@ -2,7 +2,8 @@
 //!
 //! A put never shows a partial blob: the bytes go to a temporary file under
 //! `<root>/.batchout-tmp/`, which is closed and then renamed over the blob's
-//! path once it is complete. That makes a put complete or absent against any
+//! path once it is complete. (On Linux, `unnamed` does the same with fewer
+//! steps when it can; this module's way is what it falls back on.) That makes a put complete or absent against any
 //! failure of the process. Whether it also waits for the disk, so that it is
 //! complete or absent across a power loss, is [`LocalStore::sync_puts`]'s to
 //! say: by default it does on a network file system and not on a local disk
@@ -11,15 +12,17 @@
 //! Folders created for a put that fails are removed again, and a delete removes
 //! the folders it leaves empty, so folders exist only while they hold blobs.
 
-use std::fs::{self, File};
+use std::fs::{self, File, Metadata};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use tempfile::{NamedTempFile, TempPath};
 
 use super::LocalStore;
 use super::meta::object_meta;
 use super::paths::{Entry, Parents, Probe, conflict, map_io};
+#[cfg(target_os = "linux")]
+use super::unnamed::Attempt;
 use crate::{ContainerName, Error, Location, ObjectMeta, PutSource, Result};
 
 /// How often a put retries when a concurrent delete removed its folder.
@@ -27,7 +30,7 @@ const PUT_ATTEMPTS: usize = 3;
 
 /// From this size on, a put looks at the folders on the way to its blob again
 /// once its copy is made, before renaming it into place.
-const RECHECK_AFTER_BYTES: u64 = 1024 * 1024;
+pub(super) const RECHECK_AFTER_BYTES: u64 = 1024 * 1024;
 
 impl LocalStore {
     pub(super) fn create_container_blocking(&self, container: &ContainerName) -> Result<bool> {
@@ -60,9 +63,18 @@ impl LocalStore {
         location: &Location,
         source: PutSource,
     ) -> Result<ObjectMeta> {
+        let (sync_data, sync_folders_too) = self.put_syncs();
+        #[cfg(target_os = "linux")]
+        let source = match self.put_unnamed(location, source, sync_data, sync_folders_too)? {
+            Attempt::Stored(meta) => return Ok(meta),
+            Attempt::Aside(temp, meta) => {
+                let probe = self.probe(location)?;
+                return self.place(location, probe, temp, &meta);
+            }
+            Attempt::NotHere(source) => source,
+        };
         let mut probe = self.probe(location)?;
         check_room(location, &probe)?;
-        let (sync_data, sync_folders_too) = self.put_syncs();
         let temp = self.write_temp(source, sync_data)?;
         let meta = temp
             .as_file()
@@ -70,12 +82,25 @@ impl LocalStore {
             .map_err(|err| Error::io("read", temp.path(), err))?;
         // Closed before the rename: an NFS client writes a file's data back
         // to the server when it is closed, so the name never comes first.
-        let mut temp = temp.into_temp_path();
+        let temp = temp.into_temp_path();
         // A long copy gives others time to change the folders on the way:
         // look again (a small blob's copy takes less time than the look).
         if meta.len() >= RECHECK_AFTER_BYTES {
             probe = self.probe(location)?;
         }
+        self.place(location, probe, temp, &meta)
+    }
+
+    /// Renames a complete copy into the blob's place, creating the folders on
+    /// the way, and looking again when a concurrent delete removed one.
+    fn place<'n>(
+        &self,
+        location: &'n Location,
+        mut probe: Probe<'n>,
+        mut temp: TempPath,
+        meta: &Metadata,
+    ) -> Result<ObjectMeta> {
+        let sync_folders_too = self.put_syncs().1;
         let mut attempt = 1;
         loop {
             let existing = match probe.parents {
@@ -91,7 +116,7 @@ impl LocalStore {
                     if sync_folders_too {
                         sync_folders(&probe, &created)?;
                     }
-                    return Ok(object_meta(location.name.as_str(), &meta));
+                    return Ok(object_meta(location.name.as_str(), meta));
                 }
                 Err(err) => {
                     remove_empty(&created);
@@ -113,25 +138,10 @@ impl LocalStore {
     /// syncs its data if asked.
     fn write_temp(&self, source: PutSource, sync: bool) -> Result<NamedTempFile> {
         let mut temp = self.create_temp()?;
-        let written = match source {
-            PutSource::Bytes(bytes) => temp.write_all(&bytes),
-            PutSource::File(path) => {
-                let mut file = open_source(&path)?;
-                // On Linux, std's copy between two files uses copy_file_range.
-                io::copy(&mut file, temp.as_file_mut()).map(drop)
-            }
-        };
-        // `sync_data` is enough: the rename that follows makes the name, and
-        // what `sync_data` leaves out (times) is not what makes a blob whole.
-        written
-            .and_then(|()| {
-                if sync {
-                    temp.as_file().sync_data()
-                } else {
-                    Ok(())
-                }
-            })
-            .map_err(|err| Error::io("write", temp.path(), err))?;
+        fill(temp.as_file_mut(), source, sync).map_err(|err| match err {
+            Filled::Source(err) => err,
+            Filled::Copy(err) => Error::io("write", temp.path(), err),
+        })?;
         Ok(temp)
     }
 
@@ -239,6 +249,31 @@ fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Why a copy could not be filled: its source (an error that says so), or
+/// the copy itself.
+pub(super) enum Filled {
+    Source(Error),
+    Copy(io::Error),
+}
+
+/// Writes the source into `copy`, and syncs its data if asked.
+pub(super) fn fill(copy: &mut File, source: PutSource, sync: bool) -> Result<(), Filled> {
+    match source {
+        PutSource::Bytes(bytes) => copy.write_all(&bytes).map_err(Filled::Copy)?,
+        PutSource::File(path) => {
+            let mut file = open_source(&path).map_err(Filled::Source)?;
+            // On Linux, std's copy between two files uses copy_file_range.
+            io::copy(&mut file, copy).map_err(Filled::Copy)?;
+        }
+    }
+    // `sync_data` is enough: the name comes after, and what `sync_data`
+    // leaves out (times) is not what makes a blob whole.
+    if sync {
+        copy.sync_data().map_err(Filled::Copy)?;
+    }
+    Ok(())
+}
+
 /// Opens the file of a [`PutSource::File`].
 fn open_source(path: &Path) -> Result<File> {
     let file = File::open(path).map_err(|err| Error::io("read", path, err))?;
@@ -321,6 +356,29 @@ mod tests {
         (store, dir)
     }
 
+    /// The same store, made to put the general way: a copy in the folder of
+    /// puts in progress, renamed into place (elsewhere than Linux, the only way).
+    fn general(store: LocalStore) -> LocalStore {
+        #[cfg(target_os = "linux")]
+        store.shared.unnamed.lacking();
+        store
+    }
+
+    /// The stores the tests below run against: the general way, and on Linux
+    /// also the default one (unnamed copies named in place, `unnamed.rs`).
+    fn both_ways(sync: bool) -> Vec<(&'static str, LocalStore, tempfile::TempDir)> {
+        let (store_general, dir_general) = store(sync);
+        #[allow(unused_mut)]
+        let mut stores = vec![("general", general(store_general), dir_general)];
+        #[cfg(target_os = "linux")]
+        {
+            let (store, dir) = store(sync);
+            let store = super::super::unnamed::tests::on_local_disk(store, true);
+            stores.push(("unnamed", store, dir));
+        }
+        stores
+    }
+
     fn put(store: &LocalStore, name: &str, source: impl Into<PutSource>) -> Result<ObjectMeta> {
         store.put_blocking(&at(name), source.into())
     }
@@ -336,19 +394,28 @@ mod tests {
 
     #[test]
     fn synced_puts_store_whole_blobs_in_new_and_existing_folders() {
-        let (store, dir) = store(true);
+        for (way, store, dir) in both_ways(true) {
+            synced_puts_store_whole_blobs(way, &store, &dir);
+        }
+    }
+
+    fn synced_puts_store_whole_blobs(way: &str, store: &LocalStore, dir: &tempfile::TempDir) {
         let blob = dir.path().join("store/job-1/t/$TaskOutput/deep/a.txt");
-        let meta = put(&store, "t/$TaskOutput/deep/a.txt", "first").expect("put");
+        let meta = put(store, "t/$TaskOutput/deep/a.txt", "first").expect("put");
         assert_eq!(meta.size, 5);
         assert_eq!(fs::read_to_string(&blob).expect("read"), "first");
-        put(&store, "t/$TaskOutput/deep/a.txt", "second").expect("replace");
+        put(store, "t/$TaskOutput/deep/a.txt", "second").expect("replace");
         assert_eq!(fs::read_to_string(&blob).expect("read"), "second");
         let source = dir.path().join("source.bin");
         fs::write(&source, vec![7u8; 100_000]).expect("write the source");
-        put(&store, "t/$TaskOutput/b.bin", PutSource::File(source)).expect("put a file");
+        put(store, "t/$TaskOutput/b.bin", PutSource::File(source)).expect("put a file");
         let stored = fs::read(dir.path().join("store/job-1/t/$TaskOutput/b.bin")).expect("read");
-        assert_eq!(stored, vec![7u8; 100_000]);
-        assert!(temp_files(&store).is_empty(), "{:?}", temp_files(&store));
+        assert_eq!(stored, vec![7u8; 100_000], "{way}");
+        assert!(
+            temp_files(store).is_empty(),
+            "{way}: {:?}",
+            temp_files(store)
+        );
     }
 
     #[test]
@@ -371,12 +438,20 @@ mod tests {
 
     #[test]
     fn the_folder_of_puts_in_progress_is_made_again_when_removed() {
-        let (store, _dir) = store(false);
-        put(&store, "a.txt", "a").expect("put");
-        fs::remove_dir(store.tmp_dir()).expect("remove the empty temp folder");
-        put(&store, "b.txt", "b").expect("put after the temp folder went");
-        assert!(store.tmp_dir().is_dir());
-        assert!(temp_files(&store).is_empty());
+        // The unnamed way needs it only to replace a blob.
+        for (way, store, _dir) in both_ways(false) {
+            put(&store, "a.txt", "a").expect("put");
+            put(&store, "a.txt", "a2").expect("replace");
+            fs::remove_dir(store.tmp_dir()).expect("remove the empty temp folder");
+            put(&store, "a.txt", "a3").expect("replace after the temp folder went");
+            put(&store, "b.txt", "b").expect("put after the temp folder went");
+            assert!(store.tmp_dir().is_dir(), "{way}");
+            assert!(temp_files(&store).is_empty(), "{way}");
+            let read =
+                |name| fs::read_to_string(store.container_dir(&at(name).container).join(name));
+            assert_eq!(read("a.txt").expect("read a"), "a3", "{way}");
+            assert_eq!(read("b.txt").expect("read b"), "b", "{way}");
+        }
     }
 
     /// Makes a FIFO (named pipe) at `path`.
@@ -404,16 +479,23 @@ mod tests {
             .expect("open the FIFO for writing")
     }
 
-    /// Waits until a temporary file holds at least `bytes`, checking meanwhile
-    /// that the blob's path shows what it showed before the put.
+    /// Waits until process `pid` has a copy of at least `bytes` open in the
+    /// store (a named file in the folder of puts in progress, or an unnamed
+    /// one in the blob's folder), checking meanwhile that the blob's path
+    /// shows what it showed before the put.
     #[cfg(target_os = "linux")]
-    fn wait_for_temp(store: &LocalStore, bytes: u64, blob: &Path, before: Option<&str>) {
+    fn wait_for_copy(pid: u32, store: &LocalStore, bytes: u64, blob: &Path, before: Option<&str>) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let fds = PathBuf::from(format!("/proc/{pid}/fd"));
         loop {
             assert_eq!(fs::read_to_string(blob).ok().as_deref(), before);
-            let written = temp_files(store)
-                .iter()
-                .filter_map(|temp| fs::metadata(temp).ok())
+            let written = fs::read_dir(&fds)
+                .into_iter()
+                .flatten()
+                .filter_map(|fd| fd.ok().map(|fd| fd.path()))
+                .filter(|fd| fs::read_link(fd).is_ok_and(|open| open.starts_with(&store.root)))
+                .filter_map(|fd| fs::metadata(fd).ok())
+                .filter(|meta| meta.is_file())
                 .map(|meta| meta.len())
                 .max();
             if written.is_some_and(|written| written >= bytes) {
@@ -428,7 +510,8 @@ mod tests {
     }
 
     /// What the child of `a_put_killed_midway_leaves_the_old_blob_or_none` is
-    /// given: the store's root, the FIFO to copy from, the blob's name.
+    /// given: the store's root, the FIFO to copy from, the blob's name, and
+    /// the way to put it (`general` or `unnamed`).
     const KILLED_PUT: &str = "BATCHOUT_TEST_KILLED_PUT";
 
     /// Not a test by itself: the process that the test below kills mid-put.
@@ -438,49 +521,94 @@ mod tests {
         let Ok(spec) = std::env::var(KILLED_PUT) else {
             return;
         };
-        let [root, fifo, name] = spec.split('\n').collect::<Vec<_>>()[..] else {
-            panic!("{KILLED_PUT}: root, FIFO and name on three lines")
+        let [root, fifo, name, way] = spec.split('\n').collect::<Vec<_>>()[..] else {
+            panic!("{KILLED_PUT}: root, FIFO, name and way on four lines")
         };
         let store = LocalStore::new(PathBuf::from(root));
+        let store = if way == "general" {
+            general(store)
+        } else {
+            #[cfg(target_os = "linux")]
+            let store = super::super::unnamed::tests::on_local_disk(store, true);
+            store
+        };
         let _ = put(&store, name, PutSource::File(PathBuf::from(fifo)));
     }
 
     /// A process killed (SIGKILL) while it copies a blob in leaves the blob's
-    /// name as it was: the previous blob, or nothing. The copy it was making
-    /// stays in the folder of puts in progress, which is never listed.
+    /// name as it was: the previous blob, or nothing. The general way leaves
+    /// the copy it was making in the folder of puts in progress, which is
+    /// never listed; the unnamed way leaves nothing at all.
     #[cfg(target_os = "linux")]
     #[test]
     fn a_put_killed_midway_leaves_the_old_blob_or_none() {
-        for (name, before) in [("t/a.bin", Some("old")), ("t/new/b.bin", None)] {
-            let (store, dir) = store(false);
-            if let Some(before) = before {
-                put(&store, name, before).expect("the blob before");
-            }
-            let blob = dir.path().join("store/job-1").join(name);
-            let fifo = dir.path().join("source.fifo");
-            mkfifo(&fifo);
-            let spec = format!("{}\n{}\n{name}", store.root.display(), fifo.display());
-            let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
-                .args(["--exact", "local::write::tests::killed_put_child"])
-                .args(["--include-ignored", "--test-threads=1", "-q"])
-                .env(KILLED_PUT, spec)
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .expect("start the child");
-            let mut writer = open_writer(&fifo);
-            writer.write_all(&[b'x'; 256 * 1024]).expect("feed the put");
-            wait_for_temp(&store, 128 * 1024, &blob, before);
-            child.kill().expect("kill -9 the child");
-            child.wait().expect("reap the child");
-            drop(writer);
+        for (way, set_aside) in [("general", 1), ("unnamed", 0)] {
+            for (name, before) in [("t/a.bin", Some("old")), ("t/new/b.bin", None)] {
+                let (store, dir) = store(false);
+                put(&store, "t/new/other.txt", "makes t/new").expect("a blob beside");
+                if let Some(before) = before {
+                    put(&store, name, before).expect("the blob before");
+                }
+                let blob = dir.path().join("store/job-1").join(name);
+                let folder = blob.parent().expect("a folder").to_owned();
+                let entries = || {
+                    let mut names: Vec<_> = fs::read_dir(&folder)
+                        .expect("read the blob's folder")
+                        .map(|entry| entry.expect("an entry").file_name())
+                        .collect();
+                    names.sort();
+                    names
+                };
+                let entries_before = entries();
+                let fifo = dir.path().join("source.fifo");
+                mkfifo(&fifo);
+                let spec = format!(
+                    "{}\n{}\n{name}\n{way}",
+                    store.root.display(),
+                    fifo.display()
+                );
+                let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+                    .args(["--exact", "local::write::tests::killed_put_child"])
+                    .args(["--include-ignored", "--test-threads=1", "-q"])
+                    .env(KILLED_PUT, spec)
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .expect("start the child");
+                let mut writer = open_writer(&fifo);
+                writer.write_all(&[b'x'; 256 * 1024]).expect("feed the put");
+                wait_for_copy(child.id(), &store, 128 * 1024, &blob, before);
+                child.kill().expect("kill -9 the child");
+                child.wait().expect("reap the child");
+                drop(writer);
 
-            assert_eq!(fs::read_to_string(&blob).ok().as_deref(), before, "{name}");
-            let listed = store.list_blocking(&at(name).container, "").expect("list");
-            let names: Vec<_> = listed.iter().map(|meta| meta.name.as_str()).collect();
-            assert_eq!(names, before.map(|_| name).into_iter().collect::<Vec<_>>());
-            assert_eq!(temp_files(&store).len(), 1, "the killed copy, set aside");
-            put(&store, name, "new").expect("a put after the crash");
-            assert_eq!(fs::read_to_string(&blob).expect("read"), "new");
+                assert_eq!(
+                    fs::read_to_string(&blob).ok().as_deref(),
+                    before,
+                    "{way} {name}"
+                );
+                let listed = store
+                    .list_blocking(&at(name).container, "t/")
+                    .expect("list");
+                let mut names: Vec<_> = listed.iter().map(|meta| meta.name.as_str()).collect();
+                names.retain(|listed| *listed != "t/new/other.txt");
+                assert_eq!(
+                    names,
+                    before.map(|_| name).into_iter().collect::<Vec<_>>(),
+                    "{way}"
+                );
+                assert_eq!(
+                    temp_files(&store).len(),
+                    set_aside,
+                    "{way}: the killed copy"
+                );
+                assert_eq!(
+                    entries(),
+                    entries_before,
+                    "{way}: the blob's folder as it was"
+                );
+                put(&store, name, "new").expect("a put after the crash");
+                assert_eq!(fs::read_to_string(&blob).expect("read"), "new");
+            }
         }
     }
 
@@ -490,7 +618,17 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn a_folder_swapped_for_a_link_during_a_large_copy_is_refused() {
-        let (store, dir) = store(false);
+        for (way, store, dir) in both_ways(false) {
+            a_folder_swapped_for_a_link_is_refused(way, store, &dir);
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn a_folder_swapped_for_a_link_is_refused(
+        way: &str,
+        store: LocalStore,
+        dir: &tempfile::TempDir,
+    ) {
         put(&store, "t/x/first.txt", "first").expect("make t/x");
         let outside = dir.path().join("outside");
         fs::create_dir(&outside).expect("mkdir outside");
@@ -504,7 +642,8 @@ mod tests {
         let big = vec![b'y'; usize::try_from(RECHECK_AFTER_BYTES).expect("fits")];
         writer.write_all(&big).expect("feed the put");
         let container_dir = dir.path().join("store/job-1");
-        wait_for_temp(
+        wait_for_copy(
+            std::process::id(),
             &store,
             RECHECK_AFTER_BYTES / 2,
             &container_dir.join("t/x/big.bin"),
@@ -519,8 +658,22 @@ mod tests {
             .join()
             .expect("the put thread")
             .expect_err("through a link");
-        assert!(matches!(err, Error::NameConflict { .. }), "{err:?}");
-        assert_eq!(fs::read_dir(&outside).expect("read outside").count(), 0);
-        assert!(temp_files(&store).is_empty(), "{:?}", temp_files(&store));
+        assert!(matches!(err, Error::NameConflict { .. }), "{way}: {err:?}");
+        assert_eq!(
+            fs::read_dir(&outside).expect("read outside").count(),
+            0,
+            "{way}"
+        );
+        let moved = fs::read_dir(dir.path().join("moved")).expect("read the moved folder");
+        assert_eq!(
+            moved.count(),
+            1,
+            "{way}: nothing but first.txt where the folder went"
+        );
+        assert!(
+            temp_files(&store).is_empty(),
+            "{way}: {:?}",
+            temp_files(&store)
+        );
     }
 }
