@@ -1,7 +1,6 @@
 //! Sending one Blob REST request: URL, headers, signature, retries of transient
 //! failures, and the mapping of error answers to [`Error`]s that say what to do.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -11,7 +10,6 @@ use futures::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Body, Method, Response, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use url::Url;
 
 use super::SERVICE_VERSION;
@@ -118,18 +116,6 @@ pub enum Payload {
     Empty,
     /// Bytes in memory.
     Bytes(Bytes),
-    /// A range of a local file, streamed.
-    // Integrity: uploads now send bytes read (and hashed) in memory, so
-    // nothing builds this; kept until client.rs's owner removes it.
-    #[allow(dead_code)]
-    File {
-        /// The file.
-        path: PathBuf,
-        /// Where the range starts.
-        offset: u64,
-        /// How many bytes.
-        len: u64,
-    },
 }
 
 impl Payload {
@@ -137,13 +123,12 @@ impl Payload {
         match self {
             Self::Empty => 0,
             Self::Bytes(bytes) => bytes.len() as u64,
-            Self::File { len, .. } => *len,
         }
     }
 
     /// The body for one attempt; each chunk handed to the connection marks
     /// `progress`.
-    async fn body(&self, progress: &Progress) -> Result<Body> {
+    fn body(&self, progress: &Progress) -> Body {
         const CHUNK: usize = 256 * 1024;
         let marked = {
             let progress = progress.clone();
@@ -152,7 +137,7 @@ impl Payload {
                 chunk
             }
         };
-        Ok(match self {
+        match self {
             Self::Empty => Body::from(Bytes::new()),
             Self::Bytes(bytes) if bytes.len() <= CHUNK => Body::from(bytes.clone()),
             Self::Bytes(bytes) => {
@@ -162,19 +147,7 @@ impl Payload {
                     .collect();
                 Body::wrap_stream(futures::stream::iter(chunks).map(marked))
             }
-            Self::File { path, offset, len } => {
-                let mut file = tokio::fs::File::open(path)
-                    .await
-                    .map_err(|e| Error::io("read", path, e))?;
-                file.seek(std::io::SeekFrom::Start(*offset))
-                    .await
-                    .map_err(|e| Error::io("read", path, e))?;
-                let reader = file.take(*len);
-                Body::wrap_stream(
-                    tokio_util::io::ReaderStream::with_capacity(reader, CHUNK).map(marked),
-                )
-            }
-        })
+        }
     }
 }
 
@@ -572,7 +545,7 @@ impl Client {
         let mut built = reqwest::Request::new(request.method.clone(), url);
         *built.headers_mut() = headers;
         if len > 0 {
-            *built.body_mut() = Some(request.payload.body(progress).await?);
+            *built.body_mut() = Some(request.payload.body(progress));
         }
         Ok(built)
     }
