@@ -652,6 +652,10 @@ class Bench:
                     [(t, track(t)) for t in ["batchout", "python", "javascript"]])
 
     def w5(self):
+        if not hasattr(self, "tree"):
+            # Run alone (--only W5): the W2 tree, without W2's transfers.
+            self.tree = self.work / "w2" / "tree"
+            self.make_tree(self.tree, 20, self.args.w2_files // 20, 64 * 1024)
         tree = self.tree
         data = tree.parent
         size = sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
@@ -689,8 +693,6 @@ def main():
         only = args.only.split(",")
         for name in ["W1", "W2", "W3", "W4", "W5"]:
             if name in only:
-                if name == "W5" and not hasattr(bench, "tree"):
-                    bench.w2()
                 getattr(bench, name.lower())()
         if args.json:
             Path(args.json).write_text(json.dumps(bench.results, indent=1))

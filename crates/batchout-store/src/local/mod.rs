@@ -1,11 +1,12 @@
 //! The local directory store: one folder per container, one file per blob.
 //!
 //! This is batchout's zero-configuration default, so it must be as safe as an
-//! object store: a put is atomic (written aside — on Linux as an unnamed file
-//! in the blob's folder, elsewhere under `<root>/.batchout-tmp/` — and given
-//! the blob's name only when complete, so no reader and no failure of the
-//! process ever sees part of a blob), an append is guarded by a file lock and the expected
-//! length, and no name or planted symbolic link can reach outside the root.
+//! object store: a put is atomic (written aside — on a Linux local disk as an
+//! unnamed file in the blob's folder, elsewhere under `<root>/.batchout-tmp/`
+//! — and given the blob's name only when complete, so no reader and no
+//! failure of the process ever sees part of a blob), an append is guarded by
+//! a file lock and the expected length, and no name or planted symbolic link
+//! can reach outside the root.
 //! Against a power loss or an operating system crash a put is only as safe as
 //! [`LocalStore::sync_puts`] asks: by default, on a local disk, it does not
 //! wait for the disk, as `cp` does not; on a network file system it syncs its
@@ -23,10 +24,11 @@
 //! long-lived loops rather than one blocking task each; `unnamed` (Linux)
 //! puts with fewer steps, through a handle on the blob's folder.
 //!
-//! Symbolic links are never followed below the root. On Linux a put opens the
-//! blob's folder with `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` and
-//! writes and names its copy relative to that handle, so the kernel refuses
-//! any link on the way. Otherwise (elsewhere, or where that cannot be done)
+//! Symbolic links are never followed below the root. On a Linux local disk a
+//! put opens the blob's folder with `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS)` and writes and names its copy relative to that
+//! handle, so the kernel refuses any link on the way. Otherwise (elsewhere,
+//! or where that cannot be done)
 //! every folder on the way is checked with `symlink_metadata`, before anything
 //! is written and again before the rename when the copy was 1 MiB or more.
 //! A file is read only if the path is the same regular file before and after
