@@ -413,6 +413,28 @@ mod tests {
         assert_eq!(names(dir.path(), "**/e.txt"), Vec::<String>::new());
     }
 
+    /// Files are found from their folder's listing; links are followed only
+    /// to see whether they lead to a file, and folders behind links are not
+    /// entered.
+    #[cfg(unix)]
+    #[test]
+    fn links_to_files_match_and_links_to_folders_and_fifos_do_not() {
+        let dir = tree();
+        let sub = dir.path().join("sub");
+        std::os::unix::fs::symlink(sub.join("c.txt"), sub.join("to-file.txt")).expect("link");
+        std::os::unix::fs::symlink(sub.join("deep"), sub.join("to-folder")).expect("link");
+        std::os::unix::fs::symlink(sub.join("gone"), sub.join("dangling.txt")).expect("link");
+        let made = std::process::Command::new("mkfifo")
+            .arg(sub.join("pipe.txt"))
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        assert_eq!(
+            names(dir.path(), "sub/**/*"),
+            ["c.txt", "deep/d.txt", "to-file.txt"]
+        );
+    }
+
     #[test]
     fn malformed_patterns_are_refused() {
         assert!(matches!(expand("[a"), Err(Error::BadPattern { .. })));
