@@ -19,6 +19,14 @@ use predicates::prelude::*;
 use sha2::{Digest, Sha256};
 use support::{Env, crc64nvme, files_below, job};
 
+/// The shared Azurite, and the Python SDK signed in to it; `None` (the test
+/// is skipped) where either is missing.
+fn azurite_and_sdk() -> Option<(&'static Azurite, PythonSdk)> {
+    let azurite = Azurite::shared()?;
+    let sdk = PythonSdk::find()?.with_connection_string(azurite.connection_string());
+    Some((azurite, sdk))
+}
+
 /// `batchout` on `store`.
 fn on(env: &Env, store: &str, args: &[&str]) -> Command {
     env.cmd_on(store, args)
@@ -33,11 +41,9 @@ fn sha256(data: &[u8]) -> String {
 
 #[test]
 fn a_blob_rewritten_under_stale_metadata_is_refused_unless_no_verify() {
-    let Some(azurite) = Azurite::shared() else {
+    let Some((azurite, sdk)) = azurite_and_sdk() else {
         return;
     };
-    let Some(sdk) = PythonSdk::find() else { return };
-    let sdk = sdk.with_connection_string(azurite.connection_string());
     let store = azurite.blob_endpoint();
     let env = Env::new();
     let job = job("stale");
@@ -245,11 +251,9 @@ fn a_file_modified_during_its_upload_is_not_stored() {
 
 #[test]
 fn the_run_manifest_records_the_hash_of_what_was_uploaded() {
-    let Some(azurite) = Azurite::shared() else {
+    let Some((azurite, sdk)) = azurite_and_sdk() else {
         return;
     };
-    let Some(sdk) = PythonSdk::find() else { return };
-    let sdk = sdk.with_connection_string(azurite.connection_string());
     let env = Env::new();
     let job = job("manifest");
     on(
@@ -307,11 +311,9 @@ fn the_run_manifest_records_the_hash_of_what_was_uploaded() {
 
 #[test]
 fn with_batchout_sha256_saves_and_the_manifest_record_the_sha256_too() {
-    let Some(azurite) = Azurite::shared() else {
+    let Some((azurite, sdk)) = azurite_and_sdk() else {
         return;
     };
-    let Some(sdk) = PythonSdk::find() else { return };
-    let sdk = sdk.with_connection_string(azurite.connection_string());
     let env = Env::new();
     let job = job("sha256");
     env.write("a.txt", "digest me\n");
@@ -353,11 +355,9 @@ fn with_batchout_sha256_saves_and_the_manifest_record_the_sha256_too() {
 
 #[test]
 fn a_blob_of_an_earlier_version_is_checked_by_its_sha256() {
-    let Some(azurite) = Azurite::shared() else {
+    let Some((azurite, sdk)) = azurite_and_sdk() else {
         return;
     };
-    let Some(sdk) = PythonSdk::find() else { return };
-    let sdk = sdk.with_connection_string(azurite.connection_string());
     let store = azurite.blob_endpoint();
     let env = Env::new();
     let job = job("legacy");

@@ -69,7 +69,7 @@ impl LocalStore {
             Attempt::Stored(meta) => return Ok(meta),
             Attempt::Aside(temp, meta) => {
                 let probe = self.probe(location)?;
-                return self.place(location, probe, temp, &meta);
+                return self.place(location, probe, temp, &meta, sync_folders_too);
             }
             Attempt::NotHere(source) => source,
         };
@@ -88,19 +88,20 @@ impl LocalStore {
         if meta.len() >= RECHECK_AFTER_BYTES {
             probe = self.probe(location)?;
         }
-        self.place(location, probe, temp, &meta)
+        self.place(location, probe, temp, &meta, sync_folders_too)
     }
 
     /// Renames a complete copy into the blob's place, creating the folders on
-    /// the way, and looking again when a concurrent delete removed one.
+    /// the way, and looking again when a concurrent delete removed one; then
+    /// syncs the folders whose names changed, if asked.
     fn place<'n>(
         &self,
         location: &'n Location,
         mut probe: Probe<'n>,
         mut temp: TempPath,
         meta: &Metadata,
+        sync_folders_too: bool,
     ) -> Result<ObjectMeta> {
-        let sync_folders_too = self.put_syncs().1;
         let mut attempt = 1;
         loop {
             let existing = match probe.parents {
