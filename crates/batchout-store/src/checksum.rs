@@ -21,11 +21,6 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     text
 }
 
-/// The `Content-MD5` of a request body: its MD5, base64.
-pub(crate) fn content_md5(body: &[u8]) -> String {
-    BASE64.encode(Md5::digest(body))
-}
-
 /// The checksum every upload request carries, which the service computes again
 /// and compares before it stores the body (a mismatch stores nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +43,16 @@ impl RequestChecksum {
     /// As [`RequestChecksum::header`], with the body's CRC-64/NVME when that
     /// is the checksum computed, so the whole file's can be built from it.
     pub(crate) fn header_and_crc(self, body: &[u8]) -> ((&'static str, String), Option<u64>) {
+        let mut hasher = self.hasher();
+        hasher.update(body);
+        hasher.finish()
+    }
+
+    /// A hasher of one request's body, fed in pieces.
+    pub(crate) fn hasher(self) -> RequestHasher {
         match self {
-            Self::Md5 => (("content-md5", content_md5(body)), None),
-            Self::Crc64 => {
-                let crc = crc_fast::checksum(Crc64Nvme, body);
-                let header = ("x-ms-content-crc64", BASE64.encode(crc.to_le_bytes()));
-                (header, Some(crc))
-            }
+            Self::Md5 => RequestHasher::Md5(Md5::new()),
+            Self::Crc64 => RequestHasher::Crc64(crc_fast::Digest::new(Crc64Nvme)),
         }
     }
 
@@ -70,6 +68,39 @@ impl RequestChecksum {
             _ => Err(format!(
                 "{text:?} is not a request checksum; give md5 or crc64 (or leave it unset to choose by endpoint)"
             )),
+        }
+    }
+}
+
+/// The [`RequestChecksum`] of one request's body, computed in pieces: a body
+/// read from a file is hashed a slice at a time, while the slice is still in
+/// the processor's cache, instead of in a second pass over all of it.
+pub(crate) enum RequestHasher {
+    /// `Content-MD5`.
+    Md5(Md5),
+    /// `x-ms-content-crc64`.
+    Crc64(crc_fast::Digest),
+}
+
+impl RequestHasher {
+    /// Feeds the next piece of the body.
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Self::Md5(md5) => md5.update(bytes),
+            Self::Crc64(crc) => crc.update(bytes),
+        }
+    }
+
+    /// The header with the body's checksum, and the body's CRC-64/NVME when
+    /// that is the checksum computed (see [`ContentHasher::update_with_crc`]).
+    pub(crate) fn finish(self) -> ((&'static str, String), Option<u64>) {
+        match self {
+            Self::Md5(md5) => (("content-md5", BASE64.encode(md5.finalize())), None),
+            Self::Crc64(digest) => {
+                let crc = digest.finalize();
+                let header = ("x-ms-content-crc64", BASE64.encode(crc.to_le_bytes()));
+                (header, Some(crc))
+            }
         }
     }
 }
@@ -116,13 +147,25 @@ impl ContentHasher {
         let Some(crc) = crc else {
             return self.update(bytes);
         };
-        let so_far = self.crc64nvme.finalize();
-        let combined = crc_fast::checksum_combine(Crc64Nvme, so_far, crc, bytes.len() as u64);
-        // A digest's state is its checksum before the final XOR (all ones).
-        self.crc64nvme = crc_fast::Digest::new_with_init_state(Crc64Nvme, !combined);
+        self.update_all_but_crc(bytes);
+        self.add_crc(crc, bytes.len() as u64);
+    }
+
+    /// Feeds the next piece of the content to every checksum but the
+    /// CRC-64/NVME, which the caller adds with [`ContentHasher::add_crc`].
+    pub(crate) fn update_all_but_crc(&mut self, bytes: &[u8]) {
         if let Some(sha256) = &mut self.sha256 {
             sha256.update(bytes);
         }
+    }
+
+    /// Adds the CRC-64/NVME of the next `len` bytes of the content, known
+    /// already: combined with the one so far, not computed again.
+    pub(crate) fn add_crc(&mut self, crc: u64, len: u64) {
+        let so_far = self.crc64nvme.finalize();
+        let combined = crc_fast::checksum_combine(Crc64Nvme, so_far, crc, len);
+        // A digest's state is its checksum before the final XOR (all ones).
+        self.crc64nvme = crc_fast::Digest::new_with_init_state(Crc64Nvme, !combined);
     }
 
     /// The checksums of everything fed.
@@ -173,8 +216,9 @@ mod tests {
 
     #[test]
     fn digests_have_the_usual_text_forms() {
-        assert_eq!(content_md5(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
-        assert_eq!(content_md5(b"abc"), "kAFQmDzST7DWlj99KOF/cg==");
+        let md5 = |body: &[u8]| RequestChecksum::Md5.header(body).1;
+        assert_eq!(md5(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
+        assert_eq!(md5(b"abc"), "kAFQmDzST7DWlj99KOF/cg==");
         assert_eq!(
             hex(&Sha256::digest(b"abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -34,6 +34,7 @@ pub mod conformance;
 mod error;
 mod local;
 mod open;
+mod priority;
 mod progress;
 mod types;
 
@@ -52,9 +53,9 @@ pub use error::{Error, Result};
 pub use local::{LocalStore, is_local_disk};
 pub use open::{
     BLOCK_CONCURRENCY_ENV, BLOCK_SIZE_ENV, CHECKSUM_ENV, DEADLINE_ENV, DEFAULT_LOCAL_STORE,
-    IDLE_TIMEOUT_ENV, PARALLEL_READS_ENV, RETRIES_ENV, SHA256_ENV, SYNC_ENV, StoreSettings,
-    TIMEOUT_ENV, configured_is_local, open, open_configured, open_configured_with, parse_attempts,
-    parse_block_concurrency, parse_block_size, parse_duration,
+    IDLE_TIMEOUT_ENV, NICE_ENV, PARALLEL_READS_ENV, RETRIES_ENV, SHA256_ENV, SYNC_ENV,
+    StoreSettings, TIMEOUT_ENV, configured_is_local, open, open_configured, open_configured_with,
+    parse_attempts, parse_block_concurrency, parse_block_size, parse_duration, parse_nice,
 };
 pub use progress::{Progress, ProgressSnapshot};
 pub use types::{

@@ -32,6 +32,10 @@ pub const CHECKSUM_ENV: &str = "BATCHOUT_CHECKSUM";
 /// (unset: no; see `AzureOptions::sha256`).
 pub const SHA256_ENV: &str = "BATCHOUT_SHA256";
 
+/// How much lower the thread that reads and hashes a large upload runs: a nice
+/// value added, `0` to `19` (`10`; see `AzureOptions::nice`).
+pub const NICE_ENV: &str = "BATCHOUT_NICE";
+
 /// Whether whole reads of large blobs go in parallel ranges: `1` or `0` (unset:
 /// by endpoint; see `AzureOptions::parallel_reads`).
 pub const PARALLEL_READS_ENV: &str = "BATCHOUT_PARALLEL_READS";
@@ -52,7 +56,7 @@ const MAX_BLOCK_CONCURRENCY: usize = 64;
 /// set comes from the environment ([`RETRIES_ENV`], [`TIMEOUT_ENV`],
 /// [`IDLE_TIMEOUT_ENV`], [`DEADLINE_ENV`], [`BLOCK_SIZE_ENV`],
 /// [`BLOCK_CONCURRENCY_ENV`], [`CHECKSUM_ENV`], [`SHA256_ENV`], [`SYNC_ENV`],
-/// [`PARALLEL_READS_ENV`]), else from [`RetryPolicy::default`] and
+/// [`PARALLEL_READS_ENV`], [`NICE_ENV`]), else from [`RetryPolicy::default`] and
 /// [`AzureOptions::default`].
 ///
 /// ```
@@ -76,6 +80,7 @@ pub struct StoreSettings {
     sync_puts: Option<bool>,
     parallel_reads: Option<bool>,
     sha256: Option<bool>,
+    nice: Option<u8>,
 }
 
 impl StoreSettings {
@@ -128,6 +133,14 @@ impl StoreSettings {
     /// [`AzureOptions::sha256`]; unset, they do not).
     pub fn with_sha256(mut self, sha256: bool) -> Self {
         self.sha256 = Some(sha256);
+        self
+    }
+
+    /// How much lower than the rest of the process the thread that reads and
+    /// hashes a large upload runs (see [`AzureOptions::nice`] and
+    /// [`parse_nice`]).
+    pub fn with_nice(mut self, nice: u8) -> Self {
+        self.nice = Some(nice);
         self
     }
 
@@ -205,6 +218,10 @@ impl StoreSettings {
             SHA256_ENV,
             "give 1 to record each output's SHA-256 too, or 0 not to",
         )?;
+        if let Some(value) = env(NICE_ENV) {
+            let nice = parse_nice(&value).map_err(|reason| invalid(NICE_ENV, &value, reason))?;
+            settings.nice = Some(nice);
+        }
         if let Some(value) = env(CHECKSUM_ENV) {
             let checksum = RequestChecksum::parse(&value)
                 .map_err(|reason| invalid(CHECKSUM_ENV, &value, reason))?;
@@ -226,6 +243,7 @@ impl StoreSettings {
             sync_puts: self.sync_puts.or(fallback.sync_puts),
             parallel_reads: self.parallel_reads.or(fallback.parallel_reads),
             sha256: self.sha256.or(fallback.sha256),
+            nice: self.nice.or(fallback.nice),
         }
     }
 
@@ -253,6 +271,9 @@ impl StoreSettings {
         options.checksum = self.checksum.or(options.checksum);
         options.parallel_reads = self.parallel_reads.or(options.parallel_reads);
         options.sha256 = self.sha256.unwrap_or(options.sha256);
+        if let Some(nice) = self.nice {
+            options.nice = nice.min(crate::priority::MAX_NICE);
+        }
         options
     }
 
@@ -322,6 +343,21 @@ pub fn parse_block_concurrency(text: &str) -> std::result::Result<usize, String>
         Ok(n) if (1..=MAX_BLOCK_CONCURRENCY).contains(&n) => Ok(n),
         _ => Err(format!(
             "{text:?} is not a number of blocks at once; give a whole number from 1 to {MAX_BLOCK_CONCURRENCY}"
+        )),
+    }
+}
+
+/// A nice value to add, from 0 (the same priority) to 19 (the lowest).
+///
+/// # Errors
+///
+/// Why it is not one, and what to write instead.
+pub fn parse_nice(text: &str) -> std::result::Result<u8, String> {
+    let max = crate::priority::MAX_NICE;
+    match text.trim().parse::<u8>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a nice value to add; give a whole number from 0 (the same priority as the rest) to {max} (the lowest)"
         )),
     }
 }
@@ -585,6 +621,30 @@ mod tests {
         let bad = |name: &str| (name == BLOCK_SIZE_ENV).then(|| "huge".to_owned());
         let err = StoreSettings::from_env(&bad).unwrap_err().to_string();
         assert!(err.contains(BLOCK_SIZE_ENV), "{err}");
+    }
+
+    #[test]
+    fn the_nice_value_comes_from_the_flag_then_the_environment_then_the_default() {
+        assert_eq!(AzureOptions::default().nice, 10);
+        assert_eq!(parse_nice("0"), Ok(0));
+        assert_eq!(parse_nice(" 19 "), Ok(19));
+        for bad in ["20", "-1", "low", ""] {
+            let reason = parse_nice(bad).expect_err(bad);
+            assert!(
+                reason.contains("from 0") && reason.contains("19"),
+                "{bad}: {reason}"
+            );
+        }
+        let env = |name: &str| (name == NICE_ENV).then(|| "3".to_owned());
+        let from_env = StoreSettings::from_env(&env).expect("valid");
+        assert_eq!(from_env.azure_options().nice, 3, "from the environment");
+        let flagged = StoreSettings::default().with_nice(0).or(from_env);
+        assert_eq!(flagged.azure_options().nice, 0, "the setting wins");
+        let capped = StoreSettings::default().with_nice(40).azure_options();
+        assert_eq!(capped.nice, 19);
+        let bad = |name: &str| (name == NICE_ENV).then(|| "99".to_owned());
+        let err = StoreSettings::from_env(&bad).unwrap_err().to_string();
+        assert!(err.contains(NICE_ENV), "{err}");
     }
 
     #[test]

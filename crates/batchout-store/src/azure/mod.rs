@@ -88,6 +88,13 @@ pub struct AzureOptions {
     /// GiB (SHA-NI), where the CRC-64 costs a few hundredths; turn it on for a
     /// cryptographic digest of every output (to compare with `sha256sum`).
     pub sha256: bool,
+    /// How much lower than the rest of the process the thread that reads and
+    /// hashes a large file for its blocks runs: a nice value added, 0 (the
+    /// same priority) to 19 (Linux; ignored elsewhere). Hashing is most of an
+    /// upload's CPU (MD5 about 1.4 CPU-seconds per GiB), so at 10, the
+    /// default, the task and anything else on the node come first when CPUs
+    /// are short; on an idle machine the thread still has a whole core.
+    pub nice: u8,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
 }
@@ -101,6 +108,7 @@ impl Default for AzureOptions {
             parallel_reads: None,
             checksum: None,
             sha256: false,
+            nice: crate::priority::DEFAULT_NICE,
             retry: RetryPolicy::default(),
         }
     }

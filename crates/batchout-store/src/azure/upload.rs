@@ -5,7 +5,8 @@
 //!   `x-ms-content-crc64`, see [`crate::RequestChecksum`]), so the service
 //!   refuses a body corrupted on the way (`400 Md5Mismatch` or
 //!   `Crc64Mismatch`, retried, then reported as [`Error::CorruptedInTransit`]).
-//! - A file is read once, in order, by one reader (a blocking thread) that feeds
+//! - A file is read once, in order, by one reader (a thread of its own, named
+//!   `batchout-upload`, at background priority: [`crate::AzureOptions::nice`]) that feeds
 //!   the checksums of the whole file, computes each request's checksum, and
 //!   hands the request's bytes, in memory, to the uploads. The whole file's
 //!   CRC-64/NVME (`x-ms-meta-crc64nvme`), and its SHA-256 (`x-ms-meta-sha256`)
@@ -52,6 +53,10 @@ pub(super) const SHA256_HEADER: &str = "x-ms-meta-sha256";
 
 /// The most blocks one block blob may hold.
 const MAX_BLOCKS: u64 = 50_000;
+
+/// How much of a block is read, then hashed, at a time: small enough to
+/// stay in a core's cache between the read and the hashing.
+const HASH_SLICE: u64 = 256 * 1024;
 
 /// Bytes in memory above which hashing moves off the async threads.
 const INLINE_HASH_MAX: usize = 256 * 1024;
@@ -224,9 +229,11 @@ async fn put_blocks(
     let _stop_reader = CloseOnDrop(Arc::clone(&permits));
     let (sender, receiver) = mpsc::unbounded_channel();
     let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
+    let path = source.path.clone();
+    crate::priority::spawn_lowered("batchout-upload", tuning.nice, move || {
         read_blocks(source, block_size, &permits, &sender, &runtime);
-    });
+    })
+    .map_err(|e| Error::io("read", path, e))?;
 
     let pieces = stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|piece| (piece, receiver))
@@ -378,18 +385,39 @@ impl Source {
 
     /// Reads the next `len` bytes, hashing them, and checks that the file has
     /// not changed so far.
+    ///
+    /// The block is read and hashed a [`HASH_SLICE`] at a time, so each slice
+    /// is hashed while it is still in the processor's cache, not fetched from
+    /// memory again in a second pass over the whole block.
     fn next_block(&mut self, len: u64) -> Result<Block> {
         let capacity = usize::try_from(len).unwrap_or(0);
         let mut buffer = Vec::with_capacity(capacity);
-        (&self.file)
-            .take(len)
-            .read_to_end(&mut buffer)
-            .map_err(|e| Error::io("read", &self.path, e))?;
+        let mut request = self.checksum.hasher();
+        let mut rest = (&self.file).take(len);
+        loop {
+            let start = buffer.len();
+            let read = (&mut rest)
+                .take(HASH_SLICE)
+                .read_to_end(&mut buffer)
+                .map_err(|e| Error::io("read", &self.path, e))?;
+            if read == 0 {
+                break;
+            }
+            let slice = &buffer[start..];
+            request.update(slice);
+            match self.checksum {
+                // The request's CRC is the content's: added once, below.
+                RequestChecksum::Crc64 => self.hasher.update_all_but_crc(slice),
+                RequestChecksum::Md5 => self.hasher.update(slice),
+            }
+        }
         if buffer.len() as u64 != len {
             return Err(self.changed("it ended early"));
         }
-        let (checksum, crc) = self.checksum.header_and_crc(&buffer);
-        self.hasher.update_with_crc(&buffer, crc);
+        let (checksum, crc) = request.finish();
+        if let Some(crc) = crc {
+            self.hasher.add_crc(crc, len);
+        }
         self.check_unchanged()?;
         Ok(Block {
             index: 0,
@@ -520,6 +548,59 @@ mod tests {
             Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
         assert_eq!(crc64nvme_hex(checksums.crc64nvme), "05e5cabb3fc1faeb");
+    }
+
+    /// The request header a body should carry, computed in one go by the
+    /// hashing crates themselves.
+    fn expected_header(checksum: RequestChecksum, body: &[u8]) -> (&'static str, String) {
+        match checksum {
+            RequestChecksum::Md5 => ("content-md5", BASE64.encode(md5::Md5::digest(body))),
+            RequestChecksum::Crc64 => {
+                let crc = crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, body);
+                ("x-ms-content-crc64", BASE64.encode(crc.to_le_bytes()))
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// Blocks are read and hashed a slice at a time; whatever the sizes,
+        /// each carries the checksum of its whole bytes, and the file's
+        /// checksums are those of all of it.
+        #[test]
+        fn blocks_read_in_slices_carry_the_checksums_of_their_whole_bytes(
+            len in 0..(3 * HASH_SLICE + 5000),
+            block_size in 1..(2 * HASH_SLICE + 3),
+            crc64 in proptest::bool::ANY,
+            sha256 in proptest::bool::ANY,
+            seed in proptest::num::u8::ANY,
+        ) {
+            let data: Vec<u8> = (0..len)
+                .map(|i| ((i.wrapping_mul(2_654_435_761) >> 13) as u8) ^ seed)
+                .collect();
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("f.bin");
+            std::fs::write(&path, &data).expect("write");
+            let checksum = if crc64 { RequestChecksum::Crc64 } else { RequestChecksum::Md5 };
+            let mut source = Source::open(path, checksum, sha256).expect("opens");
+            let mut offset = 0;
+            while offset < len {
+                let take = block_size.min(len - offset);
+                let body = &data[offset as usize..(offset + take) as usize];
+                let block = source.next_block(take).expect("read");
+                proptest::prop_assert_eq!(&block.bytes[..], body);
+                proptest::prop_assert_eq!(block.checksum, expected_header(checksum, body));
+                offset += take;
+            }
+            let whole = source.finish().expect("unchanged");
+            proptest::prop_assert_eq!(
+                whole.crc64nvme,
+                crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &data)
+            );
+            let sha = sha256.then(|| hex(&Sha256::digest(&data)));
+            proptest::prop_assert_eq!(whole.sha256, sha);
+        }
     }
 
     #[test]
