@@ -23,6 +23,9 @@ for the request patterns batchout uses:
   W2 up    curl-checked   the same, each request with batchout's headers: Content-MD5 and
                           the CRC-64/NVME as metadata (x-ms-meta-crc64nvme)
 Block files, checksums and curl's config files are prepared before the timing starts.
+Before each transfer step of W1 and W2 (and once before W3 and W4), Azurite is restarted with an
+empty store and warmed up, untimed: it slows as its store fills, so without this a tool's figures
+depended on how much the tools before it had uploaded.
 
 For each workload and tool it prints the median of the runs, the ratio of its time to
 batchout's, client CPU-seconds (from wait4), peak RSS (from GNU time), server CPU-seconds
@@ -79,13 +82,22 @@ class Azurite:
         self.port = sock.getsockname()[1]
         sock.close()
         self.log_path = work / "azurite-access.log"
-        data = work / "azurite-data"
-        data.mkdir()
-        self.log = open(self.log_path, "wb")
+        self.data = work / "azurite-data"
+        self.log = open(self.log_path, "ab")
+        self.start()
+        self.endpoint = f"http://127.0.0.1:{self.port}/devstoreaccount1"
+        self.connection_string = (
+            f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};"
+            f"BlobEndpoint={self.endpoint};")
+
+    def start(self):
+        """Starts Azurite with an empty store, on the same port each time."""
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.data.mkdir()
         main = ROOT / "node_modules/azurite/dist/src/blob/main.js"
         self.proc = subprocess.Popen(
             ["node", str(main), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
-             "--location", str(data), "--skipApiVersionCheck", "--disableTelemetry"],
+             "--location", str(self.data), "--skipApiVersionCheck", "--disableTelemetry"],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while True:
@@ -96,10 +108,13 @@ class Azurite:
                 if time.time() > deadline:
                     raise SystemExit("Azurite did not start")
                 time.sleep(0.1)
-        self.endpoint = f"http://127.0.0.1:{self.port}/devstoreaccount1"
-        self.connection_string = (
-            f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};"
-            f"BlobEndpoint={self.endpoint};")
+
+    def restart(self):
+        """A new Azurite process with an empty store. Azurite slows as its store fills (in one
+        run the same 1 GiB upload took 2.8 s first and 6 s an hour later, deleted blobs
+        included, whose space it does not reclaim at once), so every transfer step gets one."""
+        self.stop()
+        self.start()
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -375,8 +390,21 @@ class Bench:
         self.env.pop("AZ_BATCH_TASK_ID", None)
         self.results = []
         self.counter = 0
+        # What warms a fresh server up: 40 files of 64 KiB and one of 40 MiB (five blocks).
+        self.warm = work / "warm-up" / "warm"
+        self.make_tree(self.warm, 1, 40, 64 * 1024)
+        self.make_file(self.warm / "blocks.bin", 40 * MiB)
 
     # --- helpers -------------------------------------------------------
+    def fresh_server(self):
+        """Restarts Azurite with an empty store, then warms it up (its JavaScript is compiled
+        as it first runs) with a few puts of both kinds, untimed: each transfer step starts
+        from the same server state, whichever tool and whatever ran before."""
+        self.az.restart()
+        job, _ = self.job("warm")
+        subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "w", "--pattern", "warm/**/*"],
+                       env=self.env, cwd=self.warm.parent, check=True, stdout=subprocess.DEVNULL)
+
     def job(self, name):
         self.counter += 1
         job = f"b{self.counter}-{name}"
@@ -477,6 +505,7 @@ class Bench:
 
         def up(tool):
             def make(rep):
+                self.fresh_server()
                 job, container = self.job(f"w1up-{tool}-{rep}")
                 if tool.startswith("batchout"):
                     return Step(batchout(tool, "save", "--job", job, "--task", "t", "big.bin"), data)
@@ -503,14 +532,15 @@ class Bench:
         self.record("W1", f"upload {self.args.w1_mib} MiB", "MB", size / 1e6, [(t, up(t)) for t in tools],
                     ceilings=["curl", "curl-blocks"])
         shutil.rmtree(data / "blocks")
-        job, container = self.job("w1src")
-        subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "t", "big.bin"], env=self.env, cwd=data,
-                       check=True, stdout=subprocess.DEVNULL)
-        base, sas = self.sas(job)
-        url = f"{base}/{quoted}?{sas}"
 
         def down(tool):
             def make(rep):
+                self.fresh_server()
+                job, container = self.job("w1src")
+                subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "t", "big.bin"], env=self.env,
+                               cwd=data, check=True, stdout=subprocess.DEVNULL)
+                base, sas = self.sas(job)
+                url = f"{base}/{quoted}?{sas}"
                 out = data / f"down-{tool}-{rep}.bin"
                 check = lambda: consume_file(big, [out])
                 if tool.startswith("batchout"):
@@ -548,6 +578,7 @@ class Bench:
 
         def up(tool):
             def make(rep):
+                self.fresh_server()
                 job, container = self.job(f"w2up-{tool}-{rep}")
                 if tool.startswith("batchout"):
                     return Step(batchout(tool, "save", "--job", job, "--task", "t", "--pattern", "tree/**/*"), data)
@@ -572,15 +603,22 @@ class Bench:
         tools = ["batchout", "batchout-crc64", "python", "javascript", "curl-parallel", "curl-checked"]
         self.record("W2", f"upload {count} x 64 KiB", "files", count, [(t, up(t)) for t in tools],
                     ceilings=["curl-parallel", "curl-checked"])
-        job, container = self.job("w2src")
-        subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "t", "--pattern", "tree/**/*"], env=self.env,
-                       cwd=data, check=True, stdout=subprocess.DEVNULL)
 
+        def source():
+            """A fresh server holding the tree, as one task's outputs: its job and container."""
+            self.fresh_server()
+            job, container = self.job("w2src")
+            subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "t", "--pattern", "tree/**/*"],
+                           env=self.env, cwd=data, check=True, stdout=subprocess.DEVNULL)
+            return job, container
+
+        job, container = source()
         self.record("W2", f"list {count}", "names", count, self.listings(job, container, prefix, data))
-        base, sas = self.sas(job)
 
         def down(tool):
             def make(rep):
+                job, container = source()
+                base, sas = self.sas(job)
                 dest = data / f"down-{tool}-{rep}"
                 check = lambda: check_tree(tree, dest)
                 if tool == "batchout":
@@ -619,6 +657,7 @@ class Bench:
         data = self.work / "w3"
         tree = data / "names"
         self.make_tree(tree, 20, count // 20, 1)
+        self.fresh_server()
         job, container = self.job("w3")
         subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "t", "--pattern", "names/**/*"], env=self.env,
                        cwd=data, check=True, stdout=subprocess.DEVNULL)
@@ -630,6 +669,7 @@ class Bench:
         seconds = self.args.w4_seconds
         data = self.work / "w4"
         data.mkdir()
+        self.fresh_server()
 
         def track(tool):
             def make(rep):
