@@ -110,9 +110,10 @@ class Azurite:
                 time.sleep(0.1)
 
     def restart(self):
-        """A new Azurite process with an empty store. Azurite slows as its store fills (in one
-        run the same 1 GiB upload took 2.8 s first and 6 s an hour later, deleted blobs
-        included, whose space it does not reclaim at once), so every transfer step gets one."""
+        """A new Azurite process with an empty store. Azurite slows as its store fills, deleted
+        blobs included, whose space it does not reclaim at once: curl's 1 GiB upload took 2.8 s
+        on a new one and 6 s after six more such uploads, each deleted after it. So every
+        transfer step gets a new one."""
         self.stop()
         self.start()
 

@@ -62,6 +62,7 @@ async fn reader_nice_during_upload(nice: u8) -> Option<i32> {
         only_if: Some(Matcher::method("PUT").target_contains("comp=block&")),
         ..Rules::default()
     });
+    proxy.reset_stats();
     let location = Location::new(container, BlobName::new("t/big.bin").expect("a name"));
     let upload = {
         let store = Arc::clone(&store);
@@ -72,17 +73,18 @@ async fn reader_nice_during_upload(nice: u8) -> Option<i32> {
                 .await
         })
     };
+    // The reader lowers itself before it reads: once the first block has
+    // reached the proxy, it is lowered, and waiting to read the third.
     let started = Instant::now();
-    let seen = loop {
-        if let Some(nice) = thread_nice("batchout-upload") {
-            break nice;
-        }
+    while proxy.stats().requests == 0 {
         assert!(
             started.elapsed() < Duration::from_secs(20) && !upload.is_finished(),
-            "no batchout-upload thread was seen during the upload"
+            "no block reached the proxy"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    }
+    let seen = thread_nice("batchout-upload")
+        .expect("a batchout-upload thread while the blocks are slowed");
     let meta = upload
         .await
         .expect("no panic")

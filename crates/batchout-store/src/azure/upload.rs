@@ -5,14 +5,14 @@
 //!   `x-ms-content-crc64`, see [`crate::RequestChecksum`]), so the service
 //!   refuses a body corrupted on the way (`400 Md5Mismatch` or
 //!   `Crc64Mismatch`, retried, then reported as [`Error::CorruptedInTransit`]).
-//! - A file is read once, in order, by one reader (a thread of its own, named
-//!   `batchout-upload`, at background priority: [`crate::AzureOptions::nice`]) that feeds
-//!   the checksums of the whole file, computes each request's checksum, and
-//!   hands the request's bytes, in memory, to the uploads. The whole file's
-//!   CRC-64/NVME (`x-ms-meta-crc64nvme`), and its SHA-256 (`x-ms-meta-sha256`)
-//!   when [`crate::AzureOptions::sha256`] asks for it, go into the blob's
-//!   metadata with the request that makes the blob visible, so what is
-//!   recorded is the checksum of exactly what was sent.
+//! - A file is read once, in order, by one reader that feeds the checksums of
+//!   the whole file, computes each request's checksum, and hands the request's
+//!   bytes, in memory, to the uploads. The reader is a thread of its own,
+//!   `batchout-upload`, at background priority ([`crate::AzureOptions::nice`]).
+//!   The whole file's CRC-64/NVME (`x-ms-meta-crc64nvme`), and its SHA-256
+//!   (`x-ms-meta-sha256`) when [`crate::AzureOptions::sha256`] asks for it, go
+//!   into the blob's metadata with the request that makes the blob visible, so
+//!   what is recorded is the checksum of exactly what was sent.
 //! - The file's length and modification time are taken when it is opened and
 //!   checked after every block and once the last byte is read (with the file at
 //!   the path, which must still be the same file): if anything changed, or the
