@@ -70,10 +70,10 @@ pub(crate) async fn write_atomically(
 /// [`write_atomically`] on a local disk: each chunk is written as it arrives,
 /// on the async thread. A write there is a copy into the page cache, cheaper
 /// than handing the chunk to another thread and waking it. On 2 cores beside
-/// Azurite, a 1 GiB download took 0.87 s and 0.38 CPU-seconds this way,
-/// against 1.05 s and 0.52 with a writer thread, and curl's 0.88 s and 0.75
-/// (BENCHMARKS.md). Only a sync, which waits for the disk, goes to a blocking
-/// thread.
+/// Azurite, a 1 GiB download took 0.875 s and 0.39 CPU-seconds this way,
+/// against 1.15 s and 0.56 with a writer thread, and curl's 0.88 s and 0.70
+/// (decision 0006, amended 2026-11-25). Only a sync, which waits for the
+/// disk, goes to a blocking thread.
 async fn write_here(
     target: Target,
     mut stream: BoxStream<'static, StoreResult<Bytes>>,
