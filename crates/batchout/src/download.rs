@@ -327,6 +327,14 @@ mod tests {
         Box::pin(stream::iter(parts))
     }
 
+    /// A read that fails partway, as when the blob is deleted meanwhile.
+    fn lost() -> StoreResult<Bytes> {
+        Err(batchout_store::Error::NotFound {
+            container: "c".into(),
+            name: "n".into(),
+        })
+    }
+
     /// The two ways a download is written, whatever the folder's file system.
     #[derive(Debug, Clone, Copy)]
     enum Way {
@@ -354,13 +362,7 @@ mod tests {
             let dir = tempfile::tempdir().expect("temp dir");
             let target = dir.path().join("out.txt");
             std::fs::write(&target, "old").expect("write");
-            let failing = chunks(vec![
-                Ok(Bytes::from_static(b"new part")),
-                Err(batchout_store::Error::NotFound {
-                    container: "c".into(),
-                    name: "n".into(),
-                }),
-            ]);
+            let failing = chunks(vec![Ok(Bytes::from_static(b"new part")), lost()]);
             let to = Target::File(target.clone());
             assert!(write(way, to, failing, None).await.is_err(), "{way:?}");
             assert_eq!(std::fs::read_to_string(&target).expect("read"), "old");
@@ -432,10 +434,7 @@ mod tests {
             let dir = tempfile::tempdir().expect("temp dir");
             let target = dir.path().join("out.bin");
             let (_, mut parts) = pieces(3 * WRITE_BATCH_BYTES, 65_536);
-            parts.push(Err(batchout_store::Error::NotFound {
-                container: "c".into(),
-                name: "n".into(),
-            }));
+            parts.push(lost());
             let to = Target::File(target.clone());
             assert!(write(way, to, chunks(parts), None).await.is_err());
             let left = std::fs::read_dir(dir.path()).expect("list").count();
