@@ -28,9 +28,9 @@
 //! put opens the blob's folder with `openat2(RESOLVE_BENEATH |
 //! RESOLVE_NO_SYMLINKS)` and writes and names its copy relative to that
 //! handle, so the kernel refuses any link on the way. Otherwise (elsewhere,
-//! or where that cannot be done)
-//! every folder on the way is checked with `symlink_metadata`, before anything
-//! is written and again before the rename when the copy was 1 MiB or more.
+//! or where that cannot be done) every folder on the way is checked with
+//! `symlink_metadata`, before anything is written and again before the rename
+//! when the copy was 1 MiB or more.
 //! A file is read only if the path is the same regular file before and after
 //! it is opened. (On the general way, a link swapped into a *folder* on the
 //! way between that check and the open or rename is not caught.)

@@ -53,7 +53,7 @@ use tempfile::TempPath;
 use super::LocalStore;
 use super::meta::object_meta;
 use super::paths::segments;
-use super::write::{Filled, RECHECK_AFTER_BYTES, fill};
+use super::write::{RECHECK_AFTER_BYTES, fill};
 use crate::{Error, Location, ObjectMeta, PutSource, Result};
 
 /// Whether the machine can take this path: `/proc` is there (looked at once),
@@ -138,10 +138,7 @@ impl LocalStore {
             path.extend(&segments);
             path
         };
-        fill(&mut unnamed, source, sync_data).map_err(|err| match err {
-            Filled::Source(err) => err,
-            Filled::Copy(err) => Error::io("write", blob_path(), err),
-        })?;
+        fill(&mut unnamed, source, sync_data).map_err(|err| err.of_copy_at(blob_path()))?;
         let meta = unnamed
             .metadata()
             .map_err(|err| Error::io("read", blob_path(), err))?;

@@ -3,8 +3,8 @@
 //! A put never shows a partial blob: the bytes go to a temporary file under
 //! `<root>/.batchout-tmp/`, which is closed and then renamed over the blob's
 //! path once it is complete. (On Linux, `unnamed` does the same with fewer
-//! steps when it can; this module's way is what it falls back on.) That makes a put complete or absent against any
-//! failure of the process. Whether it also waits for the disk, so that it is
+//! steps when it can; this module's way is what it falls back on.) That makes
+//! a put complete or absent against any failure of the process. Whether it also waits for the disk, so that it is
 //! complete or absent across a power loss, is [`LocalStore::sync_puts`]'s to
 //! say: by default it does on a network file system and not on a local disk
 //! (ADR 0005, `docs/decisions/0005-local-store-durability.md`).
@@ -139,10 +139,7 @@ impl LocalStore {
     /// syncs its data if asked.
     fn write_temp(&self, source: PutSource, sync: bool) -> Result<NamedTempFile> {
         let mut temp = self.create_temp()?;
-        fill(temp.as_file_mut(), source, sync).map_err(|err| match err {
-            Filled::Source(err) => err,
-            Filled::Copy(err) => Error::io("write", temp.path(), err),
-        })?;
+        fill(temp.as_file_mut(), source, sync).map_err(|err| err.of_copy_at(temp.path()))?;
         Ok(temp)
     }
 
@@ -255,6 +252,17 @@ fn sync_dir(dir: &Path) -> Result<()> {
 pub(super) enum Filled {
     Source(Error),
     Copy(io::Error),
+}
+
+impl Filled {
+    /// The error to report, naming `copy` (where the copy goes) when it was
+    /// the copy that failed.
+    pub(super) fn of_copy_at(self, copy: impl AsRef<Path>) -> Error {
+        match self {
+            Self::Source(err) => err,
+            Self::Copy(err) => Error::io("write", copy.as_ref(), err),
+        }
+    }
 }
 
 /// Writes the source into `copy`, and syncs its data if asked.
