@@ -7,8 +7,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use crc_fast::CrcAlgorithm::Crc64Nvme;
-use md5::{Digest, Md5};
-use sha2::Sha256;
+use md5_many::Md5State;
+use sha2::{Digest, Sha256};
 
 /// Bytes as lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -25,8 +25,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// and compares before it stores the body (a mismatch stores nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestChecksum {
-    /// `Content-MD5`. About 1.4 CPU-seconds per GiB on the client (MD5 runs near
-    /// 700 MB/s on one core); the one the Azurite emulator checks cheaply.
+    /// `Content-MD5`: the one the Azurite emulator checks cheaply. One MD5 runs
+    /// near 1 GB/s on a core; the blocks of a large upload are hashed up to 16
+    /// at a time, in SIMD lanes, at up to 6 GB/s (AVX-512).
     Md5,
     /// `x-ms-content-crc64`: the CRC-64/NVME checksum the Blob service
     /// computes for every block itself (`StorageCrc64` in Microsoft's SDKs). A few hundredths of a CPU-second per GiB (SIMD);
@@ -51,8 +52,8 @@ impl RequestChecksum {
     /// A hasher of one request's body, fed in pieces.
     pub(crate) fn hasher(self) -> RequestHasher {
         match self {
-            Self::Md5 => RequestHasher::Md5(Md5::new()),
-            Self::Crc64 => RequestHasher::Crc64(crc_fast::Digest::new(Crc64Nvme)),
+            Self::Md5 => RequestHasher::Md5(Md5State::new()),
+            Self::Crc64 => RequestHasher::Crc64(Box::new(crc_fast::Digest::new(Crc64Nvme))),
         }
     }
 
@@ -77,9 +78,9 @@ impl RequestChecksum {
 /// the processor's cache, instead of in a second pass over all of it.
 pub(crate) enum RequestHasher {
     /// `Content-MD5`.
-    Md5(Md5),
+    Md5(Md5State),
     /// `x-ms-content-crc64`.
-    Crc64(crc_fast::Digest),
+    Crc64(Box<crc_fast::Digest>),
 }
 
 impl RequestHasher {
@@ -95,7 +96,7 @@ impl RequestHasher {
     /// that is the checksum computed (see [`ContentHasher::update_with_crc`]).
     pub(crate) fn finish(self) -> ((&'static str, String), Option<u64>) {
         match self {
-            Self::Md5(md5) => (("content-md5", BASE64.encode(md5.finalize())), None),
+            Self::Md5(md5) => (md5_header(&md5.finalize()), None),
             Self::Crc64(digest) => {
                 let crc = digest.finalize();
                 let header = ("x-ms-content-crc64", BASE64.encode(crc.to_le_bytes()));
@@ -103,6 +104,11 @@ impl RequestHasher {
             }
         }
     }
+}
+
+/// The `Content-MD5` header with an MD5.
+pub(crate) fn md5_header(md5: &[u8; 16]) -> (&'static str, String) {
+    ("content-md5", BASE64.encode(md5))
 }
 
 /// The checksums of a whole blob that a put records in its metadata and a

@@ -33,6 +33,7 @@ mod checksum;
 pub mod conformance;
 mod error;
 mod local;
+mod md5_lanes;
 mod open;
 mod priority;
 mod progress;

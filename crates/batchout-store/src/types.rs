@@ -86,11 +86,12 @@ pub enum PutSource {
     /// Bytes in memory.
     Bytes(Bytes),
     /// A local file, read by the backend in whatever way suits it, never wholly
-    /// into memory unless it is small. On Azure it is read once, in order, one
+    /// into memory unless it is small. On Azure it is read in order, one
     /// request's worth at a time (the whole file up to
     /// [`crate::AzureOptions::single_put_max`], else blocks of
-    /// [`crate::AzureOptions::block_size`]), hashed as it is read, and refused
-    /// with [`crate::Error::SourceChanged`] if it changes meanwhile. The local
+    /// [`crate::AzureOptions::block_size`]), hashed as it is read (blocks'
+    /// MD5s several at a time, ahead), and refused with
+    /// [`crate::Error::SourceChanged`] if it changes meanwhile. The local
     /// directory store copies it.
     File(PathBuf),
 }

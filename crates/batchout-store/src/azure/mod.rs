@@ -12,8 +12,8 @@
 //! - Appends write append blobs, each Append Block conditioned on the expected
 //!   length (`x-ms-blob-condition-appendpos`).
 //! - Integrity: every upload request carries a checksum of its body
-//!   ([`RequestChecksum`]); a file is read once, hashed, and refused if it
-//!   changes meanwhile; the CRC-64/NVME of a whole put is kept in the blob's
+//!   ([`RequestChecksum`]); a file is read in order, hashed, and refused if
+//!   it changes meanwhile; the CRC-64/NVME of a whole put is kept in the blob's
 //!   metadata (`x-ms-meta-crc64nvme`, [`ObjectMeta::crc64nvme`]), with its
 //!   SHA-256 if asked for, for reads to check; a read whose connection breaks
 //!   is resumed from where it stopped, on the same version of the blob (see
@@ -91,7 +91,7 @@ pub struct AzureOptions {
     /// How much lower than the rest of the process the thread that reads and
     /// hashes a large file for its blocks runs: a nice value added, 0 (the
     /// same priority) to 19 (Linux; ignored elsewhere). Hashing is most of an
-    /// upload's CPU (MD5 about 1.4 CPU-seconds per GiB), so at 10, the
+    /// upload's CPU (MD5 0.2–1 CPU-second per GiB), so at 10, the
     /// default, the task and anything else on the node come first when CPUs
     /// are short; on an idle machine the thread still has a whole core.
     pub nice: u8,

@@ -5,10 +5,13 @@
 //!   `x-ms-content-crc64`, see [`crate::RequestChecksum`]), so the service
 //!   refuses a body corrupted on the way (`400 Md5Mismatch` or
 //!   `Crc64Mismatch`, retried, then reported as [`Error::CorruptedInTransit`]).
-//! - A file is read once, in order, by one reader that feeds the checksums of
-//!   the whole file, computes each request's checksum, and hands the request's
+//! - A file is read in order by one reader that feeds the checksums of the
+//!   whole file, computes each request's checksum, and hands the request's
 //!   bytes, in memory, to the uploads. The reader is a thread of its own,
 //!   `batchout-upload`, at background priority ([`crate::AzureOptions::nice`]).
+//!   With `Content-MD5`, it first hashes the blocks several at a time, in SIMD
+//!   lanes, then reads each again to send it, and refuses one whose bytes
+//!   changed in between ([`crate::md5_lanes`]).
 //!   The whole file's CRC-64/NVME (`x-ms-meta-crc64nvme`), and its SHA-256
 //!   (`x-ms-meta-sha256`) when [`crate::AzureOptions::sha256`] asks for it, go
 //!   into the blob's metadata with the request that makes the blob visible, so
@@ -21,8 +24,8 @@
 //!   List, is then never sent, so the blob keeps its previous content and
 //!   nothing half-old half-new is ever stored.
 //! - Blocks go up `block_concurrency` at a time while the reader reads the next
-//!   one: memory stays within (`block_concurrency` + 1) × `block_size`
-//!   whatever the file's size. Uploaded blocks stay invisible until Put Block
+//!   one: memory stays within (`block_concurrency` + 1) × `block_size`, plus a
+//!   64 KiB slice per MD5 lane, whatever the file's size. Uploaded blocks stay invisible until Put Block
 //!   List commits them. Their ids carry a token unique to the upload, so two
 //!   writers of one blob at once never commit each other's blocks.
 
@@ -43,7 +46,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::AzureStore;
 use super::client::{Payload, Request};
-use crate::checksum::{ContentChecksums, ContentHasher, crc64nvme_hex, hex};
+use crate::checksum::{
+    ContentChecksums, ContentHasher, RequestHasher, crc64nvme_hex, hex, md5_header,
+};
+use crate::md5_lanes::{BlockSums, Md5Lanes};
 use crate::{BlobType, Error, Location, ObjectMeta, PutOptions, RequestChecksum, Result};
 
 /// The metadata header that holds a blob's CRC-64/NVME, 16 hex digits.
@@ -223,6 +229,8 @@ async fn put_blocks(
     let count = len.div_ceil(block_size);
     let token = upload_token();
     let ids: Vec<String> = (0..count).map(|index| block_id(&token, index)).collect();
+    let mut source = source;
+    source.hash_in_lanes(block_size);
 
     // In memory at once: the blocks in flight, and the one being read.
     let permits = Arc::new(Semaphore::new(concurrency + 1));
@@ -355,6 +363,11 @@ struct Source {
     path: PathBuf,
     file: File,
     len: u64,
+    /// Bytes read so far.
+    read: u64,
+    /// Where the `Content-MD5`s of blocks come from when they are hashed
+    /// ahead, several at a time (see [`Source::hash_in_lanes`]).
+    lanes: Option<Md5Lanes>,
     modified: Option<SystemTime>,
     identity: Identity,
     hasher: ContentHasher,
@@ -374,6 +387,8 @@ impl Source {
         }
         Ok(Self {
             len: meta.len(),
+            read: 0,
+            lanes: None,
             modified: meta.modified().ok(),
             identity: Identity::of(&meta),
             path,
@@ -383,16 +398,32 @@ impl Source {
         })
     }
 
+    /// Has the `Content-MD5`s of the blocks to come, of `block_size` bytes
+    /// each, computed several blocks at a time, ahead of their reading, where
+    /// that pays ([`Md5Lanes::for_file`]). Only [`Source::next_block`]s of
+    /// `block_size` bytes, but the last, may follow.
+    fn hash_in_lanes(&mut self, block_size: u64) {
+        if self.checksum == RequestChecksum::Md5 {
+            self.lanes = Md5Lanes::for_file(block_size, self.len);
+        }
+    }
+
     /// Reads the next `len` bytes, hashing them, and checks that the file has
     /// not changed so far.
     ///
     /// The block is read and hashed a [`HASH_SLICE`] at a time, so each slice
     /// is hashed while it is still in the processor's cache, not fetched from
-    /// memory again in a second pass over the whole block.
+    /// memory again in a second pass over the whole block. When its MD5 was
+    /// computed ahead, only its CRC-64/NVME is computed here, and it must be
+    /// the one computed with the MD5: the bytes sent are those hashed.
     fn next_block(&mut self, len: u64) -> Result<Block> {
+        let ahead = self.hashed_ahead(len)?;
         let capacity = usize::try_from(len).unwrap_or(0);
         let mut buffer = Vec::with_capacity(capacity);
-        let mut request = self.checksum.hasher();
+        let mut request = match ahead {
+            Some(_) => RequestChecksum::Crc64.hasher(),
+            None => self.checksum.hasher(),
+        };
         let mut rest = (&self.file).take(len);
         loop {
             let start = buffer.len();
@@ -405,19 +436,26 @@ impl Source {
             }
             let slice = &buffer[start..];
             request.update(slice);
-            match self.checksum {
+            match &request {
                 // The request's CRC is the content's: added once, below.
-                RequestChecksum::Crc64 => self.hasher.update_all_but_crc(slice),
-                RequestChecksum::Md5 => self.hasher.update(slice),
+                RequestHasher::Crc64(_) => self.hasher.update_all_but_crc(slice),
+                RequestHasher::Md5(_) => self.hasher.update(slice),
             }
         }
         if buffer.len() as u64 != len {
             return Err(self.changed("it ended early"));
         }
-        let (checksum, crc) = request.finish();
+        let (mut checksum, crc) = request.finish();
         if let Some(crc) = crc {
             self.hasher.add_crc(crc, len);
         }
+        if let Some(sums) = ahead {
+            if crc != Some(sums.crc64nvme) {
+                return Err(self.changed("its bytes changed between two reads"));
+            }
+            checksum = md5_header(&sums.md5);
+        }
+        self.read += len;
         self.check_unchanged()?;
         Ok(Block {
             index: 0,
@@ -425,6 +463,24 @@ impl Source {
             checksum,
             _permit: None,
         })
+    }
+
+    /// The sums of the next block, of `len` bytes, when they are hashed ahead.
+    fn hashed_ahead(&mut self, len: u64) -> Result<Option<BlockSums>> {
+        let Some(lanes) = &mut self.lanes else {
+            return Ok(None);
+        };
+        match lanes.next(&self.file, self.read) {
+            Ok(sums) if sums.len == len => Ok(Some(sums)),
+            Ok(sums) => {
+                let odd = format!("a block of {len} bytes was read as {}", sums.len);
+                Err(Error::io("read", &self.path, std::io::Error::other(odd)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(self.changed("it ended early"))
+            }
+            Err(e) => Err(Error::io("read", &self.path, e)),
+        }
     }
 
     /// After the last byte: the file must end there, be unchanged, and still
@@ -565,14 +621,16 @@ mod tests {
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
 
-        /// Blocks are read and hashed a slice at a time; whatever the sizes,
-        /// each carries the checksum of its whole bytes, and the file's
-        /// checksums are those of all of it.
+        /// Blocks are read and hashed a slice at a time, their MD5s several
+        /// blocks at a time or not; whatever the sizes, each carries the
+        /// checksum of its whole bytes, and the file's checksums are those of
+        /// all of it.
         #[test]
         fn blocks_read_in_slices_carry_the_checksums_of_their_whole_bytes(
             len in 0..(3 * HASH_SLICE + 5000),
             block_size in 1..(2 * HASH_SLICE + 3),
             crc64 in proptest::bool::ANY,
+            lanes in 0..17_usize,
             sha256 in proptest::bool::ANY,
             seed in proptest::num::u8::ANY,
         ) {
@@ -584,6 +642,10 @@ mod tests {
             std::fs::write(&path, &data).expect("write");
             let checksum = if crc64 { RequestChecksum::Crc64 } else { RequestChecksum::Md5 };
             let mut source = Source::open(path, checksum, sha256).expect("opens");
+            if lanes > 0 && !crc64 {
+                let engine = md5_many::Md5Many::new();
+                source.lanes = Some(Md5Lanes::with_group(engine, lanes, block_size, len));
+            }
             let mut offset = 0;
             while offset < len {
                 let take = block_size.min(len - offset);
@@ -601,6 +663,32 @@ mod tests {
             let sha = sha256.then(|| hex(&Sha256::digest(&data)));
             proptest::prop_assert_eq!(whole.sha256, sha);
         }
+    }
+
+    #[test]
+    fn a_block_that_changed_after_it_was_hashed_ahead_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.bin");
+        std::fs::write(&path, vec![7u8; 3000]).expect("write");
+        let mut source = Source::open(path.clone(), RequestChecksum::Md5, false).expect("opens");
+        let engine = md5_many::Md5Many::new();
+        source.lanes = Some(Md5Lanes::with_group(engine, 3, 1000, 3000));
+        // The first block's reading hashes all three.
+        source.next_block(1000).expect("first block");
+        // The third block changes in place, and its modification time is put
+        // back: only its bytes tell.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open");
+        let modified = file.metadata().expect("stat").modified().expect("mtime");
+        std::os::unix::fs::FileExt::write_all_at(&file, b"x", 2500).expect("write");
+        file.set_modified(modified).expect("put the time back");
+        source.next_block(1000).expect("second block, unchanged");
+        let Err(err) = source.next_block(1000) else {
+            panic!("a block whose bytes changed was read");
+        };
+        assert!(matches!(err, Error::SourceChanged { .. }), "{err}");
     }
 
     #[test]
