@@ -25,9 +25,10 @@
 //!   nothing half-old half-new is ever stored.
 //! - Blocks go up `block_concurrency` at a time while the reader reads the next
 //!   one: memory stays within (`block_concurrency` + 1) × `block_size`, plus a
-//!   64 KiB slice per MD5 lane, whatever the file's size. Uploaded blocks stay invisible until Put Block
-//!   List commits them. Their ids carry a token unique to the upload, so two
-//!   writers of one blob at once never commit each other's blocks.
+//!   64 KiB slice per MD5 lane, whatever the file's size. Uploaded blocks stay
+//!   invisible until Put Block List commits them. Their ids carry a token
+//!   unique to the upload, so two writers of one blob at once never commit
+//!   each other's blocks.
 
 use std::fs::File;
 use std::io::Read;
@@ -217,7 +218,7 @@ struct Block {
 async fn put_blocks(
     store: &AzureStore,
     location: &Location,
-    source: Source,
+    mut source: Source,
     content_type: &str,
     options: &PutOptions,
 ) -> Result<ObjectMeta> {
@@ -229,7 +230,6 @@ async fn put_blocks(
     let count = len.div_ceil(block_size);
     let token = upload_token();
     let ids: Vec<String> = (0..count).map(|index| block_id(&token, index)).collect();
-    let mut source = source;
     source.hash_in_lanes(block_size);
 
     // In memory at once: the blocks in flight, and the one being read.
