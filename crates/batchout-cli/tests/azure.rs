@@ -188,6 +188,108 @@ fn round_trip_with_only_the_sas_url() {
     );
 }
 
+/// Over HTTPS, as every Azure account is reached: batchout verifies the
+/// server against the certificate authorities it trusts (the system's, here
+/// one made for the test and named by `SSL_CERT_FILE`), moves files of one
+/// request and of blocks intact, and refuses a server it cannot verify,
+/// saying why, without a secret in sight.
+#[test]
+fn https_endpoints_are_verified_against_the_trusted_authorities() {
+    let Some(azurite) = Azurite::start_https() else {
+        return;
+    };
+    let authority = azurite
+        .authority()
+        .expect("an HTTPS Azurite has an authority");
+    let endpoint = azurite.blob_endpoint();
+    assert!(endpoint.starts_with("https://"), "{endpoint}");
+    let env = Env::new();
+    let job = job("https");
+    let small = env.write("out/small.txt", "over TLS\n");
+    // Above the 32 MiB of one request: Put Block… and Put Block List.
+    let large: Vec<u8> = (0..33 * 1024 * 1024_u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    fs::write(env.path().join("out/large.bin"), &large).expect("write");
+    let trusted = |args: &[&str]| {
+        let mut cmd = env.cmd_on(&endpoint, args);
+        cmd.env("SSL_CERT_FILE", authority)
+            .env_remove("SSL_CERT_DIR");
+        cmd
+    };
+    trusted(&["prepare", "--job", &job]).assert().success();
+    trusted(&[
+        "save",
+        "--job",
+        &job,
+        "--task",
+        "t",
+        "out/small.txt",
+        "out/large.bin",
+    ])
+    .assert()
+    .success();
+    for (name, want) in [
+        ("out/small.txt", fs::read(&small).expect("read")),
+        ("out/large.bin", large),
+    ] {
+        let got = trusted(&["get", "--job", &job, "--task", "t", name, "-o", "-"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        assert!(
+            got == want,
+            "{name} came back different ({} bytes)",
+            got.len()
+        );
+    }
+
+    // Trusting other authorities (another Azurite's): the server is refused
+    // at once, not retried, with what to do.
+    let other = Azurite::start_https().expect("a second HTTPS Azurite");
+    let unrelated = other.authority().expect("an authority");
+    let started = Instant::now();
+    let refused = env
+        .cmd_on(&endpoint, &["ls", "--job", &job, "--task", "t"])
+        .env("SSL_CERT_FILE", unrelated)
+        .env_remove("SSL_CERT_DIR")
+        .env("BATCHOUT_LOG", "debug")
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("its TLS certificate failed verification (UnknownIssuer)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("SSL_CERT_FILE"), "{stderr}");
+    assert!(
+        !stderr.contains("retrying"),
+        "a refused certificate is not retried: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!stderr.contains(azurite.key()), "{stderr}");
+
+    // Trusting no authority at all (a node without ca-certificates): the
+    // error says what to install or set.
+    let empty = env.path().join("no-authorities");
+    fs::create_dir(&empty).expect("mkdir");
+    let refused = env
+        .cmd_on(&endpoint, &["ls", "--job", &job, "--task", "t"])
+        .env_remove("SSL_CERT_FILE")
+        .env("SSL_CERT_DIR", &empty)
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(stderr.contains("ca-certificates"), "{stderr}");
+    assert!(stderr.contains("SSL_CERT_FILE"), "{stderr}");
+}
+
 #[test]
 fn the_azure_storage_variables_select_the_store() {
     let Some(azurite) = Azurite::shared() else {

@@ -126,6 +126,17 @@ pub enum Error {
         /// What failed (never containing a URL with a secret).
         reason: String,
     },
+    /// The store's TLS certificate failed verification: not signed by an
+    /// authority batchout trusts, or not for the host named. Never retried.
+    #[error(
+        "cannot trust {store}: its TLS certificate failed verification ({reason}); batchout trusts the system's certificate authorities, so if a private authority or a TLS-inspecting proxy signs it, name that authority's PEM file with SSL_CERT_FILE, and check that the URL names the right host"
+    )]
+    Untrusted {
+        /// The store, as displayed (secrets redacted).
+        store: String,
+        /// What the verification found.
+        reason: String,
+    },
     /// A store bound to one container (a container SAS URL) was asked about another.
     #[error(
         "{store} is limited to container {bound} by its SAS and cannot reach container {asked}; use that job's own SAS URL, or an account key"

@@ -53,6 +53,8 @@ pub struct Azurite {
     child: Child,
     port: u16,
     dir: TempDir,
+    /// The certificate authority of an Azurite that speaks HTTPS, PEM.
+    authority: Option<PathBuf>,
 }
 
 impl Azurite {
@@ -66,12 +68,27 @@ impl Azurite {
     /// When Azurite is missing and `CI=true`, and when it does not answer within
     /// 30 seconds (with the tail of its log in the message).
     pub fn start() -> Option<Azurite> {
+        Self::start_with(false)
+    }
+
+    /// Starts a fresh Azurite blob service that speaks HTTPS only, with a
+    /// certificate for `127.0.0.1` signed by a certificate authority made for
+    /// it ([`Azurite::authority`]), which nothing trusts unless told to.
+    ///
+    /// # Panics
+    ///
+    /// As [`Azurite::start`].
+    pub fn start_https() -> Option<Azurite> {
+        Self::start_with(true)
+    }
+
+    fn start_with(https: bool) -> Option<Azurite> {
         let main_js = crate::workspace_root().join("node_modules/azurite/dist/src/blob/main.js");
         if !main_js.is_file() {
             return crate::not_installed("Azurite");
         }
         for attempt in 1..=ATTEMPTS {
-            match Self::spawn(&main_js) {
+            match Self::spawn(&main_js, https) {
                 Ok(azurite) => return Some(azurite),
                 Err(log) if attempt < ATTEMPTS && log.contains("EADDRINUSE") => continue,
                 Err(log) => panic!("Azurite did not start; the end of its log:\n{log}"),
@@ -99,9 +116,25 @@ impl Azurite {
         self.port
     }
 
-    /// The account's blob endpoint, `http://127.0.0.1:<port>/devstoreaccount1`.
+    /// The account's blob endpoint, `http://127.0.0.1:<port>/devstoreaccount1`
+    /// (`https://` for [`Azurite::start_https`]).
     pub fn blob_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/{ACCOUNT}", self.port)
+        format!("{}://127.0.0.1:{}/{ACCOUNT}", self.scheme(), self.port)
+    }
+
+    /// The PEM file of the certificate authority that signed the certificate
+    /// of an Azurite started by [`Azurite::start_https`] (`None` for plain
+    /// HTTP): what a client must trust, e.g. through `SSL_CERT_FILE`.
+    pub fn authority(&self) -> Option<&Path> {
+        self.authority.as_deref()
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.authority.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The emulator's account name, `devstoreaccount1`.
@@ -130,13 +163,14 @@ impl Azurite {
     /// ([`FaultProxy::endpoint_for`](crate::FaultProxy::endpoint_for)).
     pub fn connection_string_for(&self, blob_endpoint: &str) -> String {
         format!(
-            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={blob_endpoint};"
+            "DefaultEndpointsProtocol={};AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={blob_endpoint};",
+            self.scheme()
         )
     }
 
     /// Spawns node on a free port and waits until it answers; on failure returns
     /// the tail of its log.
-    fn spawn(main_js: &Path) -> Result<Azurite, String> {
+    fn spawn(main_js: &Path, https: bool) -> Result<Azurite, String> {
         let dir = tempfile::Builder::new()
             .prefix("batchout-azurite-")
             .tempdir()
@@ -145,14 +179,25 @@ impl Azurite {
         let log_path = dir.path().join("azurite.log");
         let log = File::create(&log_path).expect("create Azurite's log file");
         let port = free_port();
-        let child = Command::new("node")
+        let mut command = Command::new("node");
+        command
             .arg("-e")
             .arg(WATCHDOG)
             .arg("--")
             .arg(main_js)
             .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()])
             .arg("--location")
-            .arg(&data)
+            .arg(&data);
+        let authority = https.then(|| {
+            let files = tls::write_certificates(dir.path());
+            command
+                .arg("--cert")
+                .arg(&files.certificate)
+                .arg("--key")
+                .arg(&files.key);
+            files.authority
+        });
+        let child = command
             // No telemetry (the machine reaches no such service); and accept
             // API versions newer than this Azurite knows, as the pinned Python SDK
             // sends one (2026-10-06 against Azurite 3.37.0's 2026-06-06).
@@ -165,10 +210,21 @@ impl Azurite {
             .stderr(log)
             .spawn()
             .expect("run `node` (Node.js must be installed to run Azurite)");
-        let mut azurite = Azurite { child, port, dir };
+        let mut azurite = Azurite {
+            child,
+            port,
+            dir,
+            authority,
+        };
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if answers_http(port) {
+            // Azurite listens once it is ready; over HTTPS, that is the sign.
+            let ready = if https {
+                listens(port)
+            } else {
+                answers_http(port)
+            };
+            if ready {
                 return Ok(azurite);
             }
             let exited = matches!(azurite.child.try_wait(), Ok(Some(_)));
@@ -207,6 +263,12 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Whether something accepts connections on the loopback port.
+fn listens(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+}
+
 /// Whether a GET of the account's container list gets any HTTP status back.
 fn answers_http(port: u16) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -231,4 +293,67 @@ fn tail(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"));
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Certificates for an Azurite that speaks HTTPS.
+mod tls {
+    use std::path::{Path, PathBuf};
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+
+    /// The PEM files written.
+    pub(super) struct Files {
+        /// The certificate authority's certificate.
+        pub(super) authority: PathBuf,
+        /// The server's certificate, for `127.0.0.1` and `localhost`.
+        pub(super) certificate: PathBuf,
+        /// The server's private key.
+        pub(super) key: PathBuf,
+    }
+
+    /// Makes a certificate authority and a server certificate signed by it,
+    /// and writes them into `dir`.
+    pub(super) fn write_certificates(dir: &Path) -> Files {
+        let mut ca = CertificateParams::new(Vec::new()).expect("no names to refuse");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // A name of its own, so that another test authority is another
+        // issuer, not the same one with a wrong signature.
+        let unique = format!(
+            "batchout test authority {} {}",
+            std::process::id(),
+            dir.display()
+        );
+        ca.distinguished_name.push(DnType::CommonName, unique);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().expect("generate the authority's key");
+        let ca_certificate = ca.self_signed(&ca_key).expect("sign the authority");
+        let issuer = Issuer::new(ca, ca_key);
+
+        let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let mut server = CertificateParams::new(names).expect("valid names");
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "127.0.0.1");
+        server.use_authority_key_identifier_extension = true;
+        server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_key = KeyPair::generate().expect("generate the server's key");
+        let server_certificate = server
+            .signed_by(&server_key, &issuer)
+            .expect("sign the server's certificate");
+
+        let write = |name: &str, pem: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).expect("write a test certificate");
+            path
+        };
+        Files {
+            authority: write("authority.pem", ca_certificate.pem()),
+            certificate: write("server.pem", server_certificate.pem()),
+            key: write("server-key.pem", server_key.serialize_pem()),
+        }
+    }
 }

@@ -281,7 +281,7 @@ impl Client {
             }
             builder.build().map_err(|e| Error::InvalidStoreUrl {
                 url: target.endpoint.to_string(),
-                reason: format!("cannot build an HTTP client: {}", e.without_url()),
+                reason: unbuilt(&e, target.endpoint.scheme() == "https"),
             })
         };
         let downloads = build(Some(retry.idle_timeout))?;
@@ -558,6 +558,12 @@ impl Client {
 
     /// Maps a connection failure, never showing the URL (it may hold a SAS).
     pub fn unreachable(&self, request: &Request<'_>, error: &reqwest::Error) -> Error {
+        if let Some(reason) = certificate_refused(error) {
+            return Error::Untrusted {
+                store: self.shown.clone(),
+                reason,
+            };
+        }
         Error::Unreachable {
             store: self.shown.clone(),
             operation: request.operation,
@@ -855,6 +861,53 @@ fn insert(headers: &mut HeaderMap, name: &str, value: &str) -> Result<()> {
     let value = HeaderValue::from_str(value).map_err(|e| bad(e.to_string()))?;
     headers.insert(header, value);
     Ok(())
+}
+
+/// Why an HTTP client could not be built, with the chain of causes, and for
+/// an `https` endpoint where its TLS set-up looks for trusted authorities
+/// (building fails when it finds none).
+fn unbuilt(error: &reqwest::Error, https: bool) -> String {
+    let mut text = "cannot build an HTTP client".to_owned();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if https {
+        text.push_str(
+            " (batchout trusts the system's certificate authorities: install them, \
+             e.g. the ca-certificates package, or name a PEM file of authorities with SSL_CERT_FILE)",
+        );
+    }
+    text
+}
+
+/// What the TLS handshake found wrong with the server's certificate, when
+/// that is why the connection failed.
+fn certificate_refused(error: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        // An io::Error hides what it wraps from source(), and may wrap
+        // another: look inside each.
+        let mut inner: &(dyn std::error::Error + 'static) = cause;
+        loop {
+            if let Some(rustls::Error::InvalidCertificate(why)) =
+                inner.downcast_ref::<rustls::Error>()
+            {
+                return Some(why.to_string());
+            }
+            match inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(wrapped) => inner = wrapped,
+                None => break,
+            }
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// A connection error's chain of causes, without any URL.
