@@ -1,7 +1,8 @@
 //! The `batchout` binary against Azurite: the foundation's round trip with a key
-//! and with nothing but the SAS URL `batchout sas` prints, interop with the
-//! official Python SDK both ways, errors that name their fix, secrets that never
-//! show, and a 1 GiB file through bounded memory.
+//! and with nothing but the SAS URL `batchout sas` prints, over HTTPS with the
+//! server's certificate verified, interop with the official Python SDK both
+//! ways, errors that name their fix, secrets that never show, and a 1 GiB file
+//! through bounded memory.
 
 mod support;
 

@@ -1,4 +1,5 @@
-//! Azurite's blob service, run as a child process on a free loopback port.
+//! Azurite's blob service, run as a child process on a free loopback port,
+//! over plain HTTP or, with a certificate authority made for it, over HTTPS.
 //!
 //! Node runs Azurite's own `main.js` directly (not the `azurite-blob` wrapper,
 //! whose PID is not node's), behind a short preamble ([`WATCHDOG`]) that ends it
