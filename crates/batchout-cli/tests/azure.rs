@@ -289,6 +289,14 @@ fn https_endpoints_are_verified_against_the_trusted_authorities() {
     let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
     assert!(stderr.contains("ca-certificates"), "{stderr}");
     assert!(stderr.contains("SSL_CERT_FILE"), "{stderr}");
+
+    // Plain HTTP (the emulator) needs no authority at all.
+    let plain = Azurite::shared().expect("Azurite");
+    env.cmd_on(&plain.blob_endpoint(), &["prepare", "--job", &job])
+        .env_remove("SSL_CERT_FILE")
+        .env("SSL_CERT_DIR", &empty)
+        .assert()
+        .success();
 }
 
 #[test]

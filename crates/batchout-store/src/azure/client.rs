@@ -266,22 +266,20 @@ impl Client {
     ///
     /// When the HTTP client cannot be built (TLS set-up).
     pub fn new(target: AzureTarget, retry: RetryPolicy) -> Result<Self> {
+        // One TLS set-up for both clients: the system's authorities are read
+        // once (see tls.rs).
+        let tls = super::tls::client_config(&target.endpoint)?;
         let build = |read_timeout: Option<Duration>| {
             let mut builder = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10).min(retry.request_timeout))
-                .pool_idle_timeout(Duration::from_secs(50));
+                .pool_idle_timeout(Duration::from_secs(50))
+                .tls_backend_preconfigured(tls.clone());
             if let Some(timeout) = read_timeout {
                 builder = builder.read_timeout(timeout);
             }
-            if target.endpoint.scheme() == "http" {
-                // No TLS to verify (the emulator, a local proxy): without this,
-                // each client reads and parses every root certificate of the
-                // system, about a third of a small command's CPU.
-                builder = builder.tls_certs_only(std::iter::empty());
-            }
             builder.build().map_err(|e| Error::InvalidStoreUrl {
                 url: target.endpoint.to_string(),
-                reason: unbuilt(&e, target.endpoint.scheme() == "https"),
+                reason: format!("cannot build an HTTP client: {}", causes(&e)),
             })
         };
         let downloads = build(Some(retry.idle_timeout))?;
@@ -558,7 +556,7 @@ impl Client {
 
     /// Maps a connection failure, never showing the URL (it may hold a SAS).
     pub fn unreachable(&self, request: &Request<'_>, error: &reqwest::Error) -> Error {
-        if let Some(reason) = certificate_refused(error) {
+        if let Some(reason) = super::tls::certificate_refused(error) {
             return Error::Untrusted {
                 store: self.shown.clone(),
                 reason,
@@ -863,51 +861,16 @@ fn insert(headers: &mut HeaderMap, name: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// Why an HTTP client could not be built, with the chain of causes, and for
-/// an `https` endpoint where its TLS set-up looks for trusted authorities
-/// (building fails when it finds none).
-fn unbuilt(error: &reqwest::Error, https: bool) -> String {
-    let mut text = "cannot build an HTTP client".to_owned();
+/// A client-building error (which names no URL) and its chain of causes.
+fn causes(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    if https {
-        text.push_str(
-            " (batchout trusts the system's certificate authorities: install them, \
-             e.g. the ca-certificates package, or name a PEM file of authorities with SSL_CERT_FILE)",
-        );
-    }
     text
-}
-
-/// What the TLS handshake found wrong with the server's certificate, when
-/// that is why the connection failed.
-fn certificate_refused(error: &reqwest::Error) -> Option<String> {
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        // An io::Error hides what it wraps from source(), and may wrap
-        // another: look inside each.
-        let mut inner: &(dyn std::error::Error + 'static) = cause;
-        loop {
-            if let Some(rustls::Error::InvalidCertificate(why)) =
-                inner.downcast_ref::<rustls::Error>()
-            {
-                return Some(why.to_string());
-            }
-            match inner
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-            {
-                Some(wrapped) => inner = wrapped,
-                None => break,
-            }
-        }
-        source = cause.source();
-    }
-    None
 }
 
 /// A connection error's chain of causes, without any URL.

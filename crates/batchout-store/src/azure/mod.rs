@@ -26,6 +26,7 @@ pub mod credential;
 mod download;
 mod read;
 pub mod sas;
+mod tls;
 mod upload;
 mod xml;
 
