@@ -169,7 +169,7 @@ impl ContentHasher {
     /// already: combined with the one so far, not computed again.
     pub(crate) fn add_crc(&mut self, crc: u64, len: u64) {
         let so_far = self.crc64nvme.finalize();
-        let combined = crc_fast::checksum_combine(Crc64Nvme, so_far, crc, len);
+        let combined = crc64nvme_combine(so_far, crc, len);
         // A digest's state is its checksum before the final XOR (all ones).
         self.crc64nvme = crc_fast::Digest::new_with_init_state(Crc64Nvme, !combined);
     }
@@ -189,6 +189,59 @@ impl ContentHasher {
         hasher.update_with_crc(bytes, crc);
         hasher.finish()
     }
+}
+
+/// The CRC-64/NVME polynomial, bit-reflected (the CRC is computed LSB first).
+const CRC64NVME_POLY: u64 = 0x9a6c_9329_ac4b_c9b5;
+
+/// The product of two polynomials modulo the CRC's, in its reflected form:
+/// bit 63 holds x^0.
+const fn multiply_mod_poly(a: u64, mut b: u64) -> u64 {
+    let mut product = 0;
+    let mut mask = 1 << 63;
+    while mask != 0 {
+        if a & mask != 0 {
+            product ^= b;
+        }
+        mask >>= 1;
+        b = if b & 1 != 0 {
+            (b >> 1) ^ CRC64NVME_POLY
+        } else {
+            b >> 1
+        };
+    }
+    product
+}
+
+/// x^(2^k) modulo the CRC's polynomial, for k = 0 to 63.
+const X_POW_2K: [u64; 64] = {
+    let mut table = [0; 64];
+    table[0] = 1 << 62; // x^1
+    let mut k = 1;
+    while k < 64 {
+        table[k] = multiply_mod_poly(table[k - 1], table[k - 1]);
+        k += 1;
+    }
+    table
+};
+
+/// The CRC-64/NVME of `a` followed by `b`, from the CRC of each and `b`'s
+/// length, as zlib's `crc32_combine` does: `crc_a` times x^(8 × `len_b`)
+/// modulo the polynomial, plus `crc_b`. About 60 multiplications of 64 steps,
+/// where `crc_fast::checksum_combine` squares 64×64 matrices: 236 µs a call
+/// against a few µs, which for 8 MiB blocks is as long as their CRC takes.
+fn crc64nvme_combine(crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
+    let mut shift = 1 << 63; // x^0
+    let mut bits = len_b;
+    let mut k = 3; // a byte is x^8 = x^(2^3)
+    while bits != 0 {
+        if bits & 1 != 0 {
+            shift = multiply_mod_poly(X_POW_2K[k % 64], shift);
+        }
+        bits >>= 1;
+        k += 1;
+    }
+    multiply_mod_poly(shift, crc_a) ^ crc_b
 }
 
 /// A CRC-64/NVME as batchout records it: the number as 16 lowercase hex
@@ -288,6 +341,35 @@ mod tests {
             crc64nvme_hex(ContentHasher::of(b"", None, false).crc64nvme),
             "0000000000000000"
         );
+    }
+
+    proptest::proptest! {
+        /// Combining the CRCs of two pieces gives the CRC of both, as
+        /// `crc_fast` computes it over the whole and combines it.
+        #[test]
+        fn crcs_of_pieces_combine_into_the_crc_of_the_whole(
+            a in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            b in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        ) {
+            let crc = |bytes: &[u8]| crc_fast::checksum(Crc64Nvme, bytes);
+            let whole: Vec<u8> = a.iter().chain(&b).copied().collect();
+            let combined = crc64nvme_combine(crc(&a), crc(&b), b.len() as u64);
+            proptest::prop_assert_eq!(combined, crc(&whole));
+        }
+
+        /// For lengths too large to hash in a test, the same as `crc_fast`'s
+        /// own combination.
+        #[test]
+        fn crcs_combine_as_crc_fast_combines_them(
+            crc_a in proptest::num::u64::ANY,
+            crc_b in proptest::num::u64::ANY,
+            len_b in 0..(1_u64 << 40),
+        ) {
+            proptest::prop_assert_eq!(
+                crc64nvme_combine(crc_a, crc_b, len_b),
+                crc_fast::checksum_combine(Crc64Nvme, crc_a, crc_b, len_b)
+            );
+        }
     }
 
     #[test]
