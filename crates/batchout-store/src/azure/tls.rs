@@ -28,16 +28,16 @@ use crate::{Error, Result};
 /// set.
 pub(super) fn client_config(endpoint: &Url) -> Result<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let versions = builder(&provider, endpoint);
+    let versions = builder(&provider, endpoint)?;
     let mut config = if endpoint.scheme() == "https" {
-        let verifier = rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
+        let verifier = rustls_platform_verifier::Verifier::new(provider)
             .map_err(|e| untrusting(endpoint, &e))?;
-        versions?
+        versions
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth()
     } else {
-        versions?
+        versions
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth()
     };
