@@ -23,6 +23,9 @@ for the request patterns batchout uses:
   W2 up    curl-checked   the same, each request with batchout's headers: Content-MD5 and
                           the CRC-64/NVME as metadata (x-ms-meta-crc64nvme)
 Block files, checksums and curl's config files are prepared before the timing starts.
+With --https, Azurite serves HTTPS with a certificate from an authority made for the run, and
+every tool trusts that authority (SSL_CERT_FILE, CURL_CA_BUNDLE, REQUESTS_CA_BUNDLE,
+NODE_EXTRA_CA_CERTS): the client CPU of a transfer as it is to Azure, which takes only HTTPS.
 Before each transfer step of W1 and W2 (and once before W3 and W4), Azurite is restarted with an
 empty store and warmed up, untimed: it slows as its store fills, so without this a tool's figures
 depended on how much the tools before it had uploaded.
@@ -37,12 +40,16 @@ taken.
 
 import argparse
 import base64
+import datetime
 import hashlib
+import ipaddress
 import json
 import os
 import shlex
 import shutil
+import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -73,10 +80,50 @@ POLL_SECONDS = 0.2
 LINES_PER_SECOND = 100
 
 
-class Azurite:
-    """Azurite on a free port, with its access log (one line per request) in a file."""
+def make_authority(folder: Path) -> tuple[Path, Path, Path]:
+    """A certificate authority, and a certificate for 127.0.0.1 that it signed, as Azurite's
+    --cert and --key. Returns the paths of the authority's certificate, the server's and its
+    key. The server's key is RSA 2048, as Azure's certificates are."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    def __init__(self, work: Path):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    valid = (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=2))
+    name = lambda cn: x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("batchout bench authority"))
+          .issuer_name(name("batchout bench authority")).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(valid[0]).not_valid_after(valid[1])
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(valid[0]).not_valid_after(valid[1])
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = folder / "authority.pem", folder / "server.pem", folder / "server-key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+class Azurite:
+    """Azurite on a free port, with its access log (one line per request) in a file; over HTTPS
+    with a certificate from an authority of its own if `https`."""
+
+    def __init__(self, work: Path, https: bool = False):
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -84,11 +131,26 @@ class Azurite:
         self.log_path = work / "azurite-access.log"
         self.data = work / "azurite-data"
         self.log = open(self.log_path, "ab")
+        self.tls = make_authority(work / "tls") if https else None
         self.start()
-        self.endpoint = f"http://127.0.0.1:{self.port}/devstoreaccount1"
+        scheme = "https" if https else "http"
+        self.endpoint = f"{scheme}://127.0.0.1:{self.port}/devstoreaccount1"
         self.connection_string = (
-            f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};"
+            f"DefaultEndpointsProtocol={scheme};AccountName=devstoreaccount1;AccountKey={KEY};"
             f"BlobEndpoint={self.endpoint};")
+
+    @property
+    def authority(self) -> Path | None:
+        """The certificate of the authority that signed the server's, over HTTPS."""
+        return self.tls[0] if self.tls else None
+
+    def trust_env(self) -> dict:
+        """What makes every tool trust the server: batchout (rustls), curl, the Python SDK
+        (requests) and the JavaScript SDK (Node)."""
+        if not self.tls:
+            return {}
+        ca = str(self.authority)
+        return {"SSL_CERT_FILE": ca, "CURL_CA_BUNDLE": ca, "REQUESTS_CA_BUNDLE": ca, "NODE_EXTRA_CA_CERTS": ca}
 
     def start(self):
         """Starts Azurite with an empty store, on the same port each time."""
@@ -97,7 +159,8 @@ class Azurite:
         main = ROOT / "node_modules/azurite/dist/src/blob/main.js"
         self.proc = subprocess.Popen(
             ["node", str(main), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
-             "--location", str(self.data), "--skipApiVersionCheck", "--disableTelemetry"],
+             "--location", str(self.data), "--skipApiVersionCheck", "--disableTelemetry",
+             *(["--cert", str(self.tls[1]), "--key", str(self.tls[2])] if self.tls else [])],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while True:
@@ -192,9 +255,10 @@ class LagWatch:
     """Grows the W4 log from this process, so it knows when each byte was written, and polls the
     stored copy's size (a HEAD every POLL_SECONDS) to tell how far behind the file it is."""
 
-    def __init__(self, log: Path, blob_url: str, seconds: int):
+    def __init__(self, log: Path, blob_url: str, seconds: int, authority: Path | None):
         self.log = log
         self.blob_url = f"{blob_url}&{POLL_MARK}"
+        self.tls = ssl.create_default_context(cafile=authority) if authority else None
         self.seconds = seconds
         self.writes = []  # (time, file size after the write)
         self.polls = []  # (time the answer came, stored size)
@@ -231,7 +295,8 @@ class LagWatch:
 
     def stored_size(self):
         try:
-            with urllib.request.urlopen(urllib.request.Request(self.blob_url, method="HEAD"), timeout=5) as r:
+            with urllib.request.urlopen(urllib.request.Request(self.blob_url, method="HEAD"), timeout=5,
+                                        context=self.tls) as r:
                 size = int(r.headers["Content-Length"])
         except urllib.error.HTTPError as e:
             if e.code != 404:
@@ -386,7 +451,7 @@ class Bench:
         self.work = work
         self.az = azurite
         self.env = dict(os.environ, AZURE_STORAGE_CONNECTION_STRING=azurite.connection_string,
-                        BATCHOUT_STORE=azurite.endpoint)
+                        BATCHOUT_STORE=azurite.endpoint, **azurite.trust_env())
         self.env.pop("AZ_BATCH_JOB_ID", None)
         self.env.pop("AZ_BATCH_TASK_ID", None)
         self.results = []
@@ -441,20 +506,22 @@ class Bench:
         wall = lambda tool: statistics.median(r["wall"] for r in runs[tool])
         vs_ceiling = {c: wall(c) / wall("batchout") for c in ceilings}
         self.results.append({"workload": workload, "phase": phase, "units": units, "amount": amount,
-                             "runs": runs, "vs_ceiling": vs_ceiling})
+                             "https": self.az.tls is not None, "runs": runs, "vs_ceiling": vs_ceiling})
         self.print_block(workload, phase, units, amount, runs, vs_ceiling)
 
     def print_block(self, workload, phase, units, amount, runs, vs_ceiling):
         base = statistics.median(r["wall"] for r in runs["batchout"])
         lag = "lag_max" in runs["batchout"][0]
         print(f"\n{workload} {phase}")
-        print(f"| tool | median s | vs batchout | {units}/s | client CPU s | peak RSS MiB | server CPU s | requests |"
-              + (" max lag s | p95 lag s |" if lag else ""))
-        print("|---|---|---|---|---|---|---|---|" + ("---|---|" if lag else ""))
+        print(f"| tool | median s | range s | vs batchout | {units}/s | client CPU s | peak RSS MiB | server CPU s "
+              f"| requests |" + (" max lag s | p95 lag s |" if lag else ""))
+        print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if lag else ""))
         for name, rs in runs.items():
             med = lambda k: statistics.median(r[k] for r in rs)
             wall = med("wall")
-            row = (f"| {name} | {wall:.2f} | {wall / base:.2f} | {amount / wall:.1f} | {med('cpu'):.2f} | "
+            walls = [r["wall"] for r in rs]
+            row = (f"| {name} | {wall:.2f} | {min(walls):.2f}–{max(walls):.2f} | {wall / base:.2f} | "
+                   f"{amount / wall:.1f} | {med('cpu'):.2f} | "
                    f"{med('rss'):.0f} | {med('server_cpu'):.2f} | {med('requests'):.0f} |")
             if lag:
                 row += f" {max(r['lag_max'] for r in rs):.2f} | {med('lag_p95'):.2f} |"
@@ -680,7 +747,7 @@ class Bench:
                 blob = f"t/$TaskLog/{log.name}"
                 base, sas = self.sas(job)
                 # The log grows from this process beside the tracker; the tracker's own cost is measured.
-                watch = LagWatch(log, f"{base}/{urllib.parse.quote(blob)}?{sas}", seconds)
+                watch = LagWatch(log, f"{base}/{urllib.parse.quote(blob)}?{sas}", seconds, self.az.authority)
                 if tool == "batchout":
                     return Step([str(BATCHOUT), "track", "--job", job, "--task", "t", "--kind", "TaskLog", "--interval",
                                  "1s", log.name, "--", "sleep", str(seconds + 1)], data, watch=watch)
@@ -713,6 +780,17 @@ class Bench:
         self.record("W5", "local store vs cp -r", "MB", size / 1e6, [(t, copy(t)) for t in ["batchout", "cp"]])
 
 
+def processor() -> str:
+    """The processor's model name, as Linux reports it: runs on different machines differ."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "processor unknown"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run: checks that the bench runs")
@@ -720,16 +798,20 @@ def main():
     parser.add_argument("--only", default="W1,W2,W3,W4,W5")
     parser.add_argument("--json", help="write the raw figures here")
     parser.add_argument("--tools", help="only batchout and these rows, e.g. curl-blocks,javascript")
+    parser.add_argument("--https", action="store_true",
+                        help="Azurite over HTTPS, every tool trusting an authority made for the run")
     args = parser.parse_args()
     args.w1_mib, args.w2_files, args.w3_names, args.w4_seconds = 1024, 2000, 20000, 30
     if args.smoke:
         args.runs, args.w1_mib, args.w2_files, args.w3_names, args.w4_seconds = 1, 40, 100, 200, 3
+    # A bench stopped with SIGTERM (kill, a CI timeout) stops its Azurite and removes its files too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="batchout-bench-"))
-    azurite = Azurite(work)
+    azurite = Azurite(work, https=args.https)
     bench = Bench(args, work, azurite)
     try:
-        print(f"# batchout bench: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, "
-              f"median of {args.runs}, Azurite on 127.0.0.1:{azurite.port}, "
+        print(f"# batchout bench: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores ({processor()}), "
+              f"median of {args.runs}, Azurite on {azurite.endpoint.rsplit('/', 1)[0]}, "
               f"curl blocks and ranges of {BLOCK_SIZE / MiB:g} MiB x {BLOCK_CONCURRENCY}")
         only = args.only.split(",")
         for name in ["W1", "W2", "W3", "W4", "W5"]:
