@@ -7,8 +7,8 @@
 use std::path::Component;
 
 use batchout_naming::{
-    ContainerName, JobId, MAX_BLOB_NAME_LEN, OutputKind, OutputPath, Scope, TaskId, blob_name,
-    parse_blob_name,
+    ContainerName, JobId, MAX_BLOB_NAME_LEN, MAX_ID_LEN, MAX_JOB_ID_LEN, OutputKind, OutputPath,
+    Scope, TaskId, blob_name, parse_blob_name,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -69,8 +69,18 @@ fuzz_target!(|data: &[u8]| {
         "{container}"
     );
     if let Ok(job) = JobId::new(text.as_ref()) {
-        assert!(job.as_str().len() <= 64);
+        assert!(job.as_str().len() <= MAX_JOB_ID_LEN);
         assert_eq!(ContainerName::for_job(&job), container);
+        // A job made by a job schedule: one ':' between two Batch ids, and
+        // never a plain container name, which cannot hold ':'.
+        if let Some((schedule, made)) = job.as_str().split_once(':') {
+            assert!(TaskId::new(schedule).is_ok() && TaskId::new(made).is_ok());
+            assert!(container.as_str().len() >= "job-x-".len() + 40);
+        }
+    }
+    if let Ok(task) = TaskId::new(text.as_ref()) {
+        assert!(task.as_str().len() <= MAX_ID_LEN && !task.as_str().contains(':'));
+        assert!(JobId::new(task.as_str()).is_ok(), "a task id is a job id too");
     }
     if let Ok(kind) = OutputKind::new(&text) {
         assert!(!kind.as_str().contains('/') && !kind.as_str().is_empty());

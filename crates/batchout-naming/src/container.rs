@@ -175,6 +175,31 @@ mod tests {
     }
 
     #[test]
+    fn jobs_made_by_a_job_schedule_map_their_colon_like_the_dotnet_library() {
+        // Step 3: the run of `:` becomes one `-`; the hash is of the
+        // lower-cased id, colon included. The last vector's SHA-1 is
+        // Python's `hashlib.sha1(b"nightly:job-7")`.
+        for (id, prefix) in [
+            ("nightly:job-7", "job-nightly-job-7-"),
+            ("Nightly:job-7", "job-nightly-job-7-"),
+            ("my_sched:job-12", "job-my-sched-job-12-"),
+            ("weekly-report:job-3", "job-weekly-report-j-"),
+        ] {
+            let job = JobId::new(id).expect("a schedule's job id");
+            let name = ContainerName::for_job(&job);
+            let sha1: String = Sha1::digest(id.to_lowercase().as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert_eq!(name.as_str(), format!("{prefix}{sha1}"), "{id}");
+        }
+        assert_eq!(
+            ContainerName::for_job(&JobId::new("nightly:job-7").expect("valid")).as_str(),
+            "job-nightly-job-7-f46938ce4f51991f7a00114787dc2dd004134595"
+        );
+    }
+
+    #[test]
     fn ids_differing_only_by_case_share_a_container() {
         let a = ContainerName::for_raw_job_id("My_Job");
         let b = ContainerName::for_raw_job_id("my_job");
@@ -229,6 +254,21 @@ mod tests {
         fn very_long_and_unicode_ids_yield_valid_names(id in "[\\PC_:-]{0,400}") {
             let name = ContainerName::for_raw_job_id(&id);
             prop_assert!(is_valid_container_name(name.as_str()), "{id:?} -> {name}");
+        }
+
+        #[test]
+        fn every_job_made_by_a_schedule_yields_a_valid_hashed_name(
+            schedule in "[A-Za-z0-9_-]{1,64}",
+            n in 0u64..10_000_000,
+        ) {
+            let id = format!("{schedule}:job-{n}");
+            let job = JobId::new(id.clone()).expect("a schedule's job id is valid");
+            let name = ContainerName::for_job(&job);
+            prop_assert!(is_valid_container_name(name.as_str()), "{id:?} -> {name}");
+            // Never plain: a container name cannot hold ':'.
+            prop_assert_eq!(name.as_str().len() - name.as_str().rfind('-').unwrap_or(0), 41);
+            let upper = JobId::new(id.to_uppercase()).expect("valid");
+            prop_assert_eq!(ContainerName::for_job(&upper), name);
         }
 
         #[test]

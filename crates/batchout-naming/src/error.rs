@@ -8,15 +8,13 @@
 #[non_exhaustive]
 pub enum NamingError {
     /// A job or task id that Azure Batch would not accept.
-    #[error(
-        "invalid {what} id {id:?}: {reason}; Batch ids are 1 to 64 letters, digits, '-' or '_'"
-    )]
+    #[error("invalid {what} id {id:?}: {reason}")]
     InvalidId {
         /// `"job"` or `"task"`.
         what: &'static str,
         /// The id as given.
         id: String,
-        /// What is wrong with it.
+        /// What is wrong with it, and what Batch accepts.
         reason: String,
     },
     /// A kind that cannot be used in a blob name.

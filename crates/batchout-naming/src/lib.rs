@@ -6,7 +6,8 @@
 //! byte for byte. Nothing here does I/O or is async, so every rule can be tested
 //! exhaustively.
 //!
-//! - [`JobId`] and [`TaskId`]: ids validated as Azure Batch validates them.
+//! - [`JobId`] and [`TaskId`]: ids validated as Azure Batch validates them (job
+//!   ids include those of jobs a job schedule makes, `nightly:job-7`).
 //! - [`ContainerName`]: the job output container (`job-…`), see [`ContainerName::for_job`].
 //! - [`OutputKind`]: `TaskOutput`, `TaskLog`, … or a custom kind.
 //! - [`OutputPath`]: the destination path of a file inside a kind, normalised from a
@@ -39,6 +40,6 @@ mod path;
 pub use blob::{BlobNameParts, Scope, blob_name, kind_prefix, parse_blob_name, scope_prefix};
 pub use container::ContainerName;
 pub use error::NamingError;
-pub use ids::{JobId, MAX_ID_LEN, TaskId};
+pub use ids::{JobId, MAX_ID_LEN, MAX_JOB_ID_LEN, TaskId};
 pub use kind::OutputKind;
 pub use path::{MAX_BLOB_NAME_LEN, OutputPath};

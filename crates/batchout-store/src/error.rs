@@ -66,6 +66,26 @@ pub enum Error {
         /// The blob's size.
         size: u64,
     },
+    /// Container metadata that no backend can hold.
+    #[error("invalid container metadata {name:?}: {reason}")]
+    InvalidMetadata {
+        /// The metadata name.
+        name: String,
+        /// Why, and what would be accepted.
+        reason: String,
+    },
+    /// A read conditioned on a version of the blob ([`crate::GetOptions::if_match`])
+    /// found another: it was replaced or appended to since that version was
+    /// seen.
+    #[error(
+        "blob {name:?} in container {container} changed since it was last read; read it again from its start"
+    )]
+    Modified {
+        /// The container.
+        container: String,
+        /// The blob name.
+        name: String,
+    },
     /// A store URL or path that cannot be opened.
     #[error("cannot open store {url:?}: {reason}")]
     InvalidStoreUrl {

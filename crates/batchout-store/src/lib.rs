@@ -11,6 +11,13 @@
 //!
 //! Stores are opened from a URL or path with [`open`].
 //!
+//! What the trait offers beyond put and get is what a viewer of outputs
+//! needs: the store's containers with their metadata
+//! ([`Store::list_containers`]), listings a page at a time
+//! ([`Store::list_page`]), and reads of what a log gained or its tail
+//! ([`ReadRange::From`], [`ReadRange::Suffix`]) on a version
+//! ([`GetOptions::if_match`]).
+//!
 //! ```
 //! # tokio::runtime::Runtime::new()?.block_on(async {
 //! use batchout_store::{BlobName, Location, PutSource, Store, open};
@@ -28,15 +35,18 @@
 //! ```
 
 pub mod azure;
+mod capabilities;
 mod checksum;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+mod listing;
 mod local;
 mod md5_lanes;
 mod open;
 mod priority;
 mod progress;
+mod read;
 mod types;
 
 use std::fmt;
@@ -49,8 +59,10 @@ use futures::stream::BoxStream;
 
 pub use azure::{AzureOptions, AzureStore};
 pub use batchout_naming::ContainerName;
+pub use capabilities::Capabilities;
 pub use checksum::{RequestChecksum, crc64nvme_hex};
 pub use error::{Error, Result};
+pub use listing::{ContainerInfo, ContainerMetadata, ListOptions, ListPage, ListResult};
 pub use local::{LocalStore, is_local_disk};
 pub use open::{
     BLOCK_CONCURRENCY_ENV, BLOCK_SIZE_ENV, CHECKSUM_ENV, DEADLINE_ENV, DEFAULT_LOCAL_STORE,
@@ -59,10 +71,8 @@ pub use open::{
     parse_attempts, parse_block_concurrency, parse_block_size, parse_duration, parse_nice,
 };
 pub use progress::{Progress, ProgressSnapshot};
-pub use types::{
-    BlobName, BlobType, Capabilities, GetResult, ListResult, Location, ObjectMeta, PutOptions,
-    PutSource, SecretUrl,
-};
+pub use read::{GetOptions, GetResult, ReadRange};
+pub use types::{BlobName, BlobType, Location, ObjectMeta, PutOptions, PutSource, SecretUrl};
 
 /// A blob store: containers of named blobs.
 ///
@@ -78,12 +88,35 @@ pub trait Store: fmt::Debug + fmt::Display + Send + Sync + 'static {
     /// What this backend can do.
     fn capabilities(&self) -> Capabilities;
 
-    /// Creates a container if it does not exist. Returns whether it was created.
+    /// Creates a container if it does not exist, recording `metadata` on it
+    /// where [`Capabilities::container_metadata`] allows. Returns whether it
+    /// was created. A container that exists keeps its metadata, with the
+    /// entries of `metadata` added or updated.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidMetadata`] for a name or value no backend can hold;
+    /// when the store refuses or cannot be reached.
+    async fn create_container_with(
+        &self,
+        container: &ContainerName,
+        metadata: &ContainerMetadata,
+    ) -> Result<bool>;
+
+    /// Creates a container if it does not exist, with no metadata. Returns
+    /// whether it was created.
     ///
     /// # Errors
     ///
     /// When the store refuses or cannot be reached.
-    async fn create_container(&self, container: &ContainerName) -> Result<bool>;
+    async fn create_container(&self, container: &ContainerName) -> Result<bool> {
+        self.create_container_with(container, &ContainerMetadata::new())
+            .await
+    }
+
+    /// The store's containers, in name order, with their metadata. A store
+    /// bound to one container gives that one alone.
+    fn list_containers(&self) -> BoxStream<'static, Result<ContainerInfo>>;
 
     /// Writes a whole blob, replacing any blob of that name. The blob is complete
     /// or absent: a failed put never leaves a partial blob behind.
@@ -115,12 +148,28 @@ pub trait Store: fmt::Debug + fmt::Display + Send + Sync + 'static {
     /// [`Error::Unsupported`] when [`Capabilities::append`] is false.
     async fn append(&self, location: &Location, data: Bytes, position: u64) -> Result<u64>;
 
+    /// Reads a blob, or the part of it `options` asks for, as a stream, on
+    /// the condition `options` sets.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`]; [`Error::InvalidRange`] for a range outside the
+    /// blob; [`Error::Modified`] when the blob is not the version
+    /// [`GetOptions::if_match`] names.
+    async fn get_opts(&self, location: &Location, options: &GetOptions) -> Result<GetResult>;
+
     /// Reads a blob, or the byte range of it, as a stream.
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`]; [`Error::InvalidRange`] for a range outside the blob.
-    async fn get(&self, location: &Location, range: Option<Range<u64>>) -> Result<GetResult>;
+    async fn get(&self, location: &Location, range: Option<Range<u64>>) -> Result<GetResult> {
+        let options = GetOptions {
+            range: range.map(ReadRange::Bounded),
+            ..GetOptions::default()
+        };
+        self.get_opts(location, &options).await
+    }
 
     /// Reads a blob's properties.
     ///
@@ -138,8 +187,21 @@ pub trait Store: fmt::Debug + fmt::Display + Send + Sync + 'static {
         prefix: &str,
     ) -> BoxStream<'static, Result<ObjectMeta>>;
 
+    /// One page of a listing: the blobs whose names start with
+    /// [`ListOptions::prefix`], or one level below it, from where the page
+    /// before ended. A page costs one request at most, so a listing of any
+    /// size can be shown a page at a time.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ContainerNotFound`]; when the store refuses or cannot be
+    /// reached.
+    async fn list_page(&self, container: &ContainerName, options: &ListOptions)
+    -> Result<ListPage>;
+
     /// Lists one level below `prefix` (which is empty or ends in `/`): the blobs
-    /// directly there, and the `…/` prefixes that hold deeper blobs.
+    /// directly there, and the `…/` prefixes that hold deeper blobs, every
+    /// page of it.
     ///
     /// # Errors
     ///
@@ -148,7 +210,19 @@ pub trait Store: fmt::Debug + fmt::Display + Send + Sync + 'static {
         &self,
         container: &ContainerName,
         prefix: &str,
-    ) -> Result<ListResult>;
+    ) -> Result<ListResult> {
+        let mut options = ListOptions::default().with_prefix(prefix).delimited();
+        let mut result = ListResult::default();
+        loop {
+            let page = self.list_page(container, &options).await?;
+            result.objects.extend(page.objects);
+            result.prefixes.extend(page.prefixes);
+            match page.next_marker {
+                Some(next) => options.marker = Some(next),
+                None => return Ok(result),
+            }
+        }
+    }
 
     /// Deletes a blob.
     ///

@@ -20,8 +20,8 @@ use batchout::{
     TaskOutputs, TrackOptions, Tracker,
 };
 use batchout_store::{
-    BlobName, Capabilities, GetResult, ListResult, LocalStore, Location, ObjectMeta, PutOptions,
-    PutSource, SecretUrl,
+    BlobName, Capabilities, ContainerInfo, ContainerMetadata, GetOptions, GetResult, ListOptions,
+    ListPage, LocalStore, Location, ObjectMeta, PutOptions, PutSource, SecretUrl,
 };
 use batchout_testkit::Azurite;
 use bytes::Bytes;
@@ -589,8 +589,16 @@ impl Store for Wrapper {
         capabilities
     }
 
-    async fn create_container(&self, container: &ContainerName) -> batchout_store::Result<bool> {
-        self.inner.create_container(container).await
+    async fn create_container_with(
+        &self,
+        container: &ContainerName,
+        metadata: &ContainerMetadata,
+    ) -> batchout_store::Result<bool> {
+        self.inner.create_container_with(container, metadata).await
+    }
+
+    fn list_containers(&self) -> BoxStream<'static, batchout_store::Result<ContainerInfo>> {
+        self.inner.list_containers()
     }
 
     async fn put(
@@ -632,12 +640,12 @@ impl Store for Wrapper {
         self.inner.append(location, data, position).await
     }
 
-    async fn get(
+    async fn get_opts(
         &self,
         location: &Location,
-        range: Option<Range<u64>>,
+        options: &GetOptions,
     ) -> batchout_store::Result<GetResult> {
-        self.inner.get(location, range).await
+        self.inner.get_opts(location, options).await
     }
 
     async fn head(&self, location: &Location) -> batchout_store::Result<ObjectMeta> {
@@ -652,12 +660,12 @@ impl Store for Wrapper {
         self.inner.list(container, prefix)
     }
 
-    async fn list_with_delimiter(
+    async fn list_page(
         &self,
         container: &ContainerName,
-        prefix: &str,
-    ) -> batchout_store::Result<ListResult> {
-        self.inner.list_with_delimiter(container, prefix).await
+        options: &ListOptions,
+    ) -> batchout_store::Result<ListPage> {
+        self.inner.list_page(container, options).await
     }
 
     async fn delete(&self, location: &Location) -> batchout_store::Result<()> {

@@ -1,6 +1,7 @@
 //! Sending one Blob REST request: URL, headers, signature, retries of transient
 //! failures, and the mapping of error answers to [`Error`]s that say what to do.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -157,14 +158,15 @@ pub struct Request<'a> {
     pub operation: &'static str,
     /// The HTTP method.
     pub method: Method,
-    /// The container.
-    pub container: &'a ContainerName,
+    /// The container; `None` for a request to the account (listing its
+    /// containers).
+    pub container: Option<&'a ContainerName>,
     /// The blob, for blob operations.
     pub blob: Option<&'a str>,
     /// Query parameters (not encoded).
     pub query: Vec<(&'static str, String)>,
     /// Extra headers.
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(Cow<'static, str>, String)>,
     /// The body.
     pub payload: Payload,
 }
@@ -180,12 +182,30 @@ impl<'a> Request<'a> {
         Self {
             operation,
             method,
-            container,
+            container: Some(container),
             blob,
             query: Vec::new(),
             headers: Vec::new(),
             payload: Payload::Empty,
         }
+    }
+
+    /// A request to the account itself, not to a container.
+    pub fn account(operation: &'static str, method: Method) -> Self {
+        Self {
+            operation,
+            method,
+            container: None,
+            blob: None,
+            query: Vec::new(),
+            headers: Vec::new(),
+            payload: Payload::Empty,
+        }
+    }
+
+    /// The container, as shown in messages (empty for the account).
+    fn container_name(&self) -> String {
+        self.container.map(ToString::to_string).unwrap_or_default()
     }
 
     /// Adds a query parameter.
@@ -196,7 +216,13 @@ impl<'a> Request<'a> {
 
     /// Adds a header.
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
+        self.headers.push((Cow::Borrowed(name), value.into()));
+        self
+    }
+
+    /// Adds a header whose name is made at run time (`x-ms-meta-…`).
+    pub fn owned_header(mut self, name: String, value: impl Into<String>) -> Self {
+        self.headers.push((Cow::Owned(name), value.into()));
         self
     }
 
@@ -218,10 +244,13 @@ impl<'a> Request<'a> {
         self.payload.len() > SMALL_BODY || (self.method == Method::GET && self.blob.is_some())
     }
 
-    fn target(&self) -> String {
-        match self.blob {
-            Some(blob) => format!("{}/{blob}", self.container),
-            None => format!("container {}", self.container),
+    /// What the request is about, for messages: a blob, a container, or the
+    /// account's containers.
+    pub fn target(&self) -> String {
+        match (self.container, self.blob) {
+            (Some(container), Some(blob)) => format!("{container}/{blob}"),
+            (Some(container), None) => format!("container {container}"),
+            (None, _) => "the account's containers".to_owned(),
         }
     }
 }
@@ -505,8 +534,13 @@ impl Client {
 
     async fn build(&self, request: &Request<'_>, progress: &Progress) -> Result<reqwest::Request> {
         let mut path = self.target.endpoint.path().trim_end_matches('/').to_owned();
-        path.push('/');
-        path.push_str(request.container.as_str());
+        if let Some(container) = request.container {
+            path.push('/');
+            path.push_str(container.as_str());
+        } else {
+            // The account itself: its path-style endpoint's own path, or `/`.
+            path.push('/');
+        }
         if let Some(blob) = request.blob {
             path.push('/');
             path.push_str(&utf8_percent_encode(blob, PATH).to_string());
@@ -599,15 +633,15 @@ impl Client {
         let target = request.target();
         match (status.as_u16(), code.as_str()) {
             (404, "ContainerNotFound") => Error::ContainerNotFound {
-                container: request.container.to_string(),
+                container: request.container_name(),
                 store,
             },
             (404, "-") if request.blob.is_none() => Error::ContainerNotFound {
-                container: request.container.to_string(),
+                container: request.container_name(),
                 store,
             },
             (404, _) => Error::NotFound {
-                container: request.container.to_string(),
+                container: request.container_name(),
                 name: request.blob.unwrap_or_default().to_owned(),
             },
             (403, _) | (401, _) => Error::Denied {

@@ -31,7 +31,6 @@ mod upload;
 mod xml;
 
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -46,8 +45,9 @@ pub use self::client::RetryPolicy;
 use self::client::{Client, Payload, Request};
 use self::config::{AzureTarget, Credential};
 use crate::{
-    BlobType, Capabilities, ContainerName, Error, GetResult, ListResult, Location, ObjectMeta,
-    PutOptions, PutSource, RequestChecksum, Result, SecretUrl, Store, checksum,
+    BlobType, Capabilities, ContainerInfo, ContainerMetadata, ContainerName, Error, GetOptions,
+    GetResult, ListOptions, ListPage, Location, ObjectMeta, PutOptions, PutSource, RequestChecksum,
+    Result, SecretUrl, Store, checksum,
 };
 
 /// The Blob service version batchout speaks.
@@ -185,40 +185,105 @@ impl AzureStore {
         })
     }
 
-    async fn list_page(
+    /// One List Blobs request.
+    async fn list_request(
         &self,
         container: &ContainerName,
-        prefix: &str,
-        delimiter: bool,
-        marker: Option<String>,
+        options: &ListOptions,
     ) -> Result<xml::ListPage> {
         self.check_container(container)?;
+        let max = options
+            .max_results
+            .map_or(MAX_PAGE, |n| n.clamp(1, MAX_PAGE));
         let mut request = Request::new("list", Method::GET, container, None)
             .query("restype", "container")
             .query("comp", "list")
-            .query("maxresults", MAX_PAGE.to_string());
-        if !prefix.is_empty() {
-            request = request.query("prefix", prefix);
+            .query("maxresults", max.to_string());
+        if !options.prefix.is_empty() {
+            request = request.query("prefix", options.prefix.clone());
         }
-        if delimiter {
+        if options.delimiter {
             request = request.query("delimiter", "/");
         }
+        if let Some(marker) = &options.marker {
+            request = request.query("marker", marker.clone());
+        }
+        let body = self.text_of(&request).await?;
+        xml::parse_list(&body).map_err(|reason| self.bad_xml(&request, &reason))
+    }
+
+    /// One List Containers request, for the containers whose names start
+    /// with `job-`... or any: `prefix` says.
+    async fn list_containers_request(&self, marker: Option<String>) -> Result<xml::ContainerPage> {
+        let mut request = Request::account("list", Method::GET)
+            .query("comp", "list")
+            .query("include", "metadata")
+            .query("maxresults", MAX_PAGE.to_string());
         if let Some(marker) = marker {
             request = request.query("marker", marker);
         }
-        let response = self.client().send(&request).await?;
-        let body = response
+        let body = self.text_of(&request).await?;
+        xml::parse_containers(&body).map_err(|reason| self.bad_xml(&request, &reason))
+    }
+
+    /// The body of a request's answer, as text.
+    async fn text_of(&self, request: &Request<'_>) -> Result<String> {
+        let response = self.client().send(request).await?;
+        response
             .text()
             .await
-            .map_err(|e| self.client().unreachable(&request, &e))?;
-        xml::parse_list(&body).map_err(|reason| Error::Service {
+            .map_err(|e| self.client().unreachable(request, &e))
+    }
+
+    fn bad_xml(&self, request: &Request<'_>, reason: &str) -> Error {
+        Error::Service {
             store: self.to_string(),
-            operation: "list",
-            target: format!("container {container}"),
+            operation: request.operation,
+            target: request.target(),
             status: 200,
             code: "-".into(),
             message: format!("the listing is not valid XML: {reason}"),
-        })
+        }
+    }
+
+    /// The metadata recorded on a container (Get Container Metadata).
+    async fn container_metadata(&self, container: &ContainerName) -> Result<ContainerMetadata> {
+        let request = Request::new("read", Method::GET, container, None)
+            .query("restype", "container")
+            .query("comp", "metadata");
+        let response = self.client().send(&request).await?;
+        Ok(metadata_from_headers(response.headers()))
+    }
+
+    /// Replaces the metadata of a container (Set Container Metadata).
+    async fn set_container_metadata(
+        &self,
+        container: &ContainerName,
+        metadata: &ContainerMetadata,
+    ) -> Result<()> {
+        let request = Request::new("write", Method::PUT, container, None)
+            .query("restype", "container")
+            .query("comp", "metadata");
+        let request = with_metadata(request, metadata);
+        self.client().send(&request).await.map(drop)
+    }
+
+    /// The bound container, as the one container of a listing: with its
+    /// metadata where the SAS lets it be read.
+    async fn bound_container_info(&self, container: ContainerName) -> Result<ContainerInfo> {
+        // Shows the container is there (a listing is what a SAS for tasks
+        // always permits), then asks for its metadata.
+        self.list_request(&container, &ListOptions::default().with_max_results(1))
+            .await?;
+        let mut info = ContainerInfo::new(container);
+        match self.container_metadata(&info.name).await {
+            Ok(metadata) => info.metadata = metadata,
+            Err(Error::Denied { .. }) => {
+                tracing::debug!(container = %info.name, "the SAS does not let the container's metadata be read");
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(info)
     }
 
     async fn append_block(&self, location: &Location, data: &Bytes, position: u64) -> Result<u64> {
@@ -336,26 +401,69 @@ impl Store for AzureStore {
             max_append_blocks: Some(MAX_APPEND_BLOCKS),
             file_and_folder_names: true,
             bound_container: self.target().container.clone(),
+            container_metadata: self.target().container.is_none(),
+            suffix_reads: false,
+            records_checksums: true,
         }
     }
 
-    async fn create_container(&self, container: &ContainerName) -> Result<bool> {
+    async fn create_container_with(
+        &self,
+        container: &ContainerName,
+        metadata: &ContainerMetadata,
+    ) -> Result<bool> {
         self.check_container(container)?;
+        crate::listing::check_metadata(metadata)?;
         if self.target().container.is_some() {
-            // A container SAS cannot create its container; it can only show
-            // that the container is there.
-            self.list_page(container, "", true, None).await?;
+            // A container SAS can neither create its container nor record
+            // metadata on it; it can only show that the container is there.
+            self.list_request(container, &ListOptions::default().with_max_results(1))
+                .await?;
             return Ok(false);
         }
         let request =
             Request::new("create", Method::PUT, container, None).query("restype", "container");
-        match self.client().send(&request).await {
+        match self.client().send(&with_metadata(request, metadata)).await {
             Ok(_) => Ok(true),
             Err(Error::Service {
                 status: 409, code, ..
-            }) if code == "ContainerAlreadyExists" => Ok(false),
+            }) if code == "ContainerAlreadyExists" => {
+                if !metadata.is_empty() {
+                    let mut recorded = self.container_metadata(container).await?;
+                    let before = recorded.clone();
+                    recorded.extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    if recorded != before {
+                        self.set_container_metadata(container, &recorded).await?;
+                    }
+                }
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
+    }
+
+    fn list_containers(&self) -> BoxStream<'static, Result<ContainerInfo>> {
+        let store = self.clone();
+        if let Some(bound) = self.target().container.clone() {
+            return Box::pin(stream::once(async move {
+                store.bound_container_info(bound).await
+            }));
+        }
+        let pages = stream::try_unfold(Some(None), move |marker: Option<Option<String>>| {
+            let store = store.clone();
+            async move {
+                let Some(marker) = marker else {
+                    return Ok(None);
+                };
+                let page = store.list_containers_request(marker).await?;
+                let next = page.next_marker.map(Some);
+                Ok(Some((
+                    stream::iter(page.containers.into_iter().map(Ok)),
+                    next,
+                )))
+            }
+        });
+        Box::pin(pages.try_flatten())
     }
 
     async fn put(
@@ -423,12 +531,9 @@ impl Store for AzureStore {
         }
     }
 
-    async fn get(&self, location: &Location, range: Option<Range<u64>>) -> Result<GetResult> {
+    async fn get_opts(&self, location: &Location, options: &GetOptions) -> Result<GetResult> {
         self.check_container(&location.container)?;
-        match range {
-            None => read::whole(self, location).await,
-            Some(range) => read::range(self, location, range).await,
-        }
+        read::get(self, location, options).await
     }
 
     async fn head(&self, location: &Location) -> Result<ObjectMeta> {
@@ -446,38 +551,34 @@ impl Store for AzureStore {
     ) -> BoxStream<'static, Result<ObjectMeta>> {
         let store = self.clone();
         let container = container.clone();
-        let prefix = prefix.to_owned();
-        let pages = stream::try_unfold(Some(None), move |marker: Option<Option<String>>| {
-            let (store, container, prefix) = (store.clone(), container.clone(), prefix.clone());
+        let first = ListOptions::default().with_prefix(prefix);
+        let pages = stream::try_unfold(Some(first), move |options: Option<ListOptions>| {
+            let (store, container) = (store.clone(), container.clone());
             async move {
-                let Some(marker) = marker else {
+                let Some(options) = options else {
                     return Ok(None);
                 };
-                let page = store.list_page(&container, &prefix, false, marker).await?;
-                let next = page.next_marker.map(Some);
+                let page = store.list_request(&container, &options).await?;
+                let next = page
+                    .next_marker
+                    .map(|marker| options.with_marker(Some(marker)));
                 Ok(Some((stream::iter(page.blobs.into_iter().map(Ok)), next)))
             }
         });
         Box::pin(pages.try_flatten())
     }
 
-    async fn list_with_delimiter(
+    async fn list_page(
         &self,
         container: &ContainerName,
-        prefix: &str,
-    ) -> Result<ListResult> {
-        let mut result = ListResult::default();
-        let mut marker = None;
-        loop {
-            let page = self.list_page(container, prefix, true, marker).await?;
-            result.objects.extend(page.blobs);
-            result.prefixes.extend(page.prefixes);
-            match page.next_marker {
-                Some(next) => marker = Some(next),
-                None => break,
-            }
-        }
-        Ok(result)
+        options: &ListOptions,
+    ) -> Result<ListPage> {
+        let page = self.list_request(container, options).await?;
+        let mut listed = ListPage::default();
+        listed.objects = page.blobs;
+        listed.prefixes = page.prefixes;
+        listed.next_marker = page.next_marker;
+        Ok(listed)
     }
 
     fn container_access_url(
@@ -515,6 +616,25 @@ impl Store for AzureStore {
         self.client().send(&request).await?;
         Ok(())
     }
+}
+
+/// A request with `x-ms-meta-*` headers for each entry of `metadata`.
+fn with_metadata<'a>(mut request: Request<'a>, metadata: &ContainerMetadata) -> Request<'a> {
+    for (name, value) in metadata {
+        request = request.owned_header(format!("x-ms-meta-{name}"), value.clone());
+    }
+    request
+}
+
+/// The `x-ms-meta-*` headers of an answer, as metadata.
+fn metadata_from_headers(headers: &HeaderMap) -> ContainerMetadata {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let name = name.as_str().strip_prefix("x-ms-meta-")?;
+            Some((name.to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
 }
 
 /// Properties from the headers of a GET or HEAD answer.

@@ -1,4 +1,11 @@
-//! Reads: a byte range of a blob, or a whole blob in parallel ranges.
+//! Reads: a byte range of a blob, what follows an offset, its tail, or a
+//! whole blob in parallel ranges.
+//!
+//! The Blob service answers `x-ms-range: bytes=N-` (from an offset to the
+//! end) but not a suffix (`bytes=-N`): the tail of a blob costs a HEAD for
+//! its size, then the range ([`crate::Capabilities::suffix_reads`] is false).
+//! A read conditioned on a version sends `If-Match`, and a 412 is
+//! [`Error::Modified`].
 //!
 //! A whole read asks for the first block (`x-ms-range: bytes=0-<block-1>`);
 //! the answer tells the blob's size, properties and version (ETag), so a blob
@@ -28,15 +35,133 @@ use reqwest::{Method, Response};
 
 use super::client::Request;
 use super::{AzureStore, content_range, download, meta_from_headers};
-use crate::{Error, GetResult, Location, ObjectMeta, Result, Store};
+use crate::{Error, GetOptions, GetResult, Location, ObjectMeta, ReadRange, Result, Store};
+
+/// What `options` asks for.
+pub(super) async fn get(
+    store: &AzureStore,
+    location: &Location,
+    options: &GetOptions,
+) -> Result<GetResult> {
+    let if_match = options.if_match.as_deref();
+    let read = match &options.range {
+        None => whole(store, location, if_match).await,
+        Some(ReadRange::Bounded(range)) => {
+            self::range(store, location, range.clone(), if_match).await
+        }
+        Some(ReadRange::From(start)) => from(store, location, *start, if_match).await,
+        Some(ReadRange::Suffix(n)) => {
+            let meta = head(store, location, if_match).await?;
+            let range = ReadRange::Suffix(*n).resolve(location.name.as_str(), meta.size)?;
+            if range.is_empty() {
+                return Ok(empty(meta, range));
+            }
+            // The version just seen, unless the caller named one: a blob
+            // replaced since is not read in part.
+            let etag = if_match.or(meta.etag.as_deref());
+            self::range(store, location, range, etag).await
+        }
+    };
+    read.map_err(|e| modified(e, location, if_match.is_some()))
+}
+
+/// A 412 to a read conditioned on a version: that version is gone.
+fn modified(error: Error, location: &Location, conditioned: bool) -> Error {
+    match error {
+        Error::Service { status: 412, .. } if conditioned => Error::Modified {
+            container: location.container.to_string(),
+            name: location.name.to_string(),
+        },
+        other => other,
+    }
+}
+
+/// A GET of the blob, on the version `if_match` names, if any.
+fn read_request<'a>(location: &'a Location, if_match: Option<&str>) -> Request<'a> {
+    let request = Request::new(
+        "read",
+        Method::GET,
+        &location.container,
+        Some(location.name.as_str()),
+    );
+    match if_match {
+        Some(etag) => request.header("if-match", etag.to_owned()),
+        None => request,
+    }
+}
+
+/// The blob's properties, which must be of the version `if_match` names.
+async fn head(
+    store: &AzureStore,
+    location: &Location,
+    if_match: Option<&str>,
+) -> Result<ObjectMeta> {
+    let meta = store.head(location).await?;
+    match if_match {
+        Some(etag) if meta.etag.as_deref() != Some(etag) => Err(Error::Modified {
+            container: location.container.to_string(),
+            name: location.name.to_string(),
+        }),
+        _ => Ok(meta),
+    }
+}
+
+/// A read of nothing, at `range` (empty).
+fn empty(meta: ObjectMeta, range: Range<u64>) -> GetResult {
+    GetResult {
+        meta,
+        range,
+        stream: Box::pin(stream::empty()),
+    }
+}
+
+/// From `start` to the end: one request, `bytes=START-`. At the end of the
+/// blob the service answers 416, and the properties tell whether `start`
+/// is its size (nothing to read) or beyond it.
+async fn from(
+    store: &AzureStore,
+    location: &Location,
+    start: u64,
+    if_match: Option<&str>,
+) -> Result<GetResult> {
+    let request = read_request(location, if_match).header("x-ms-range", format!("bytes={start}-"));
+    let response = match store.client().send(&request).await {
+        Err(Error::Service { status: 416, .. }) => {
+            let meta = head(store, location, if_match).await?;
+            let range = ReadRange::From(start).resolve(location.name.as_str(), meta.size)?;
+            return Ok(empty(meta, range));
+        }
+        other => other?,
+    };
+    let (meta, returned) = answered(location.name.as_str(), &response);
+    if returned.start != start || returned.end != meta.size {
+        return Err(unexpected(store, location, "the rest"));
+    }
+    let stream = streamed(
+        store,
+        location,
+        meta.etag.clone(),
+        returned.clone(),
+        response,
+    );
+    Ok(GetResult {
+        meta,
+        range: returned,
+        stream,
+    })
+}
 
 /// The whole blob.
-pub(super) async fn whole(store: &AzureStore, location: &Location) -> Result<GetResult> {
+async fn whole(
+    store: &AzureStore,
+    location: &Location,
+    if_match: Option<&str>,
+) -> Result<GetResult> {
     let options = &store.inner.options;
     let block = options.block_size.max(1);
     let concurrency = options.block_concurrency.max(1);
     let name = location.name.as_str();
-    let plain = || Request::new("read", Method::GET, &location.container, Some(name));
+    let plain = || read_request(location, if_match);
     let response = if !store.inner.parallel_reads {
         store.client().send(&plain()).await?
     } else {
@@ -88,10 +213,11 @@ pub(super) async fn whole(store: &AzureStore, location: &Location) -> Result<Get
 }
 
 /// Bytes `range` of the blob.
-pub(super) async fn range(
+async fn range(
     store: &AzureStore,
     location: &Location,
     range: Range<u64>,
+    if_match: Option<&str>,
 ) -> Result<GetResult> {
     let name = location.name.as_str();
     let invalid = |size: u64| Error::InvalidRange {
@@ -106,17 +232,13 @@ pub(super) async fn range(
     if range.start == range.end {
         // The service cannot answer an empty range; the properties tell
         // whether the range is inside the blob.
-        let meta = store.head(location).await?;
+        let meta = head(store, location, if_match).await?;
         if range.end > meta.size {
             return Err(invalid(meta.size));
         }
-        return Ok(GetResult {
-            meta,
-            range,
-            stream: Box::pin(stream::empty()),
-        });
+        return Ok(empty(meta, range));
     }
-    let request = Request::new("read", Method::GET, &location.container, Some(name)).header(
+    let request = read_request(location, if_match).header(
         "x-ms-range",
         format!("bytes={}-{}", range.start, range.end - 1),
     );

@@ -1,11 +1,76 @@
-//! The XML of List Blobs and of error answers.
+//! The XML of List Blobs, List Containers and of error answers.
 
 use std::time::SystemTime;
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use crate::{BlobType, ObjectMeta};
+use crate::{BlobType, ContainerInfo, ContainerName, ObjectMeta};
+
+/// One page of a List Containers answer.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ContainerPage {
+    /// The containers on this page (any whose name batchout could not hold
+    /// is left out).
+    pub containers: Vec<ContainerInfo>,
+    /// The marker of the next page, if any.
+    pub next_marker: Option<String>,
+}
+
+/// Parses a List Containers answer (with `include=metadata`).
+///
+/// # Errors
+///
+/// A description of the XML error.
+pub fn parse_containers(xml: &str) -> Result<ContainerPage, String> {
+    let mut reader = Reader::from_str(xml);
+    let mut page = ContainerPage::default();
+    let mut path: Vec<String> = Vec::new();
+    // The container being read: its name, time and metadata.
+    let mut current: Option<(String, Option<SystemTime>, crate::ContainerMetadata)> = None;
+    loop {
+        match reader.read_event().map_err(|e| e.to_string())? {
+            Event::Start(start) => {
+                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                if name == "Container" {
+                    current = Some(Default::default());
+                }
+                path.push(name);
+            }
+            Event::End(_) => {
+                if path.pop().as_deref() == Some("Container")
+                    && let Some((name, modified, metadata)) = current.take()
+                    && let Ok(name) = ContainerName::parse(&name)
+                {
+                    let mut info = ContainerInfo::new(name);
+                    info.last_modified = modified;
+                    info.metadata = metadata;
+                    page.containers.push(info);
+                }
+            }
+            Event::Text(text) => {
+                let value = text.unescape().map_err(|e| e.to_string())?.into_owned();
+                let parent = path.len().checked_sub(2).map(|i| path[i].as_str());
+                match (parent, path.last().map(String::as_str), current.as_mut()) {
+                    (Some("Container"), Some("Name"), Some(c)) => c.0 = value,
+                    (Some("Properties"), Some("Last-Modified"), Some(c)) => {
+                        c.1 = parse_http_date(&value);
+                    }
+                    (Some("Metadata"), Some(key), Some(c)) => {
+                        c.2.insert(key.to_owned(), value);
+                    }
+                    (Some("EnumerationResults"), Some("NextMarker"), _) if !value.is_empty() => {
+                        page.next_marker = Some(value);
+                    }
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(page)
+}
 
 /// One page of a List Blobs answer.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -172,6 +237,34 @@ mod tests {
         assert_eq!(page.blobs[1].name, "t1/odd\0name");
         assert_eq!(page.prefixes, ["t1/$TaskOutput/"]);
         assert_eq!(page.next_marker.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn parses_containers_with_their_metadata_and_markers() {
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?>
+<EnumerationResults ServiceEndpoint="http://x/">
+  <Prefix>job-</Prefix>
+  <Containers>
+    <Container><Name>job-a</Name><Properties>
+      <Last-Modified>Tue, 24 Nov 2026 17:00:00 GMT</Last-Modified><Etag>0x1</Etag></Properties>
+      <Metadata><jobid>nightly:job-7</jobid><other>x &amp; y</other></Metadata></Container>
+    <Container><Name>job-b</Name><Properties /></Container>
+    <Container><Name>$logs</Name><Properties /></Container>
+  </Containers>
+  <NextMarker>m2</NextMarker>
+</EnumerationResults>"#;
+        let page = parse_containers(xml).expect("valid XML");
+        let names: Vec<&str> = page.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["job-a", "job-b"],
+            "$logs is no container batchout uses"
+        );
+        assert_eq!(page.containers[0].metadata["jobid"], "nightly:job-7");
+        assert_eq!(page.containers[0].metadata["other"], "x & y");
+        assert!(page.containers[0].last_modified.is_some());
+        assert!(page.containers[1].metadata.is_empty());
+        assert_eq!(page.next_marker.as_deref(), Some("m2"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Listings: recursive by prefix, one level by delimiter, after deletes.
 
 use super::{at, names, put};
-use crate::{ContainerName, Error, Store};
+use crate::{ContainerName, Error, ListOptions, Store};
 
 /// [`Store::list`] is recursive, sorted by name (byte order), and the prefix may
 /// end anywhere in a segment.
@@ -158,5 +158,73 @@ pub async fn deleted_blobs_leave_listings(store: &dyn Store, container: &Contain
             .expect("list")
             .prefixes,
         Vec::<String>::new()
+    );
+}
+
+/// A listing read a page at a time, each page going on from the marker of
+/// the one before, gives every entry once, in order, and no page holds more
+/// than asked; the last page has no marker.
+pub async fn list_pages_go_on_from_their_marker(store: &dyn Store, container: &ContainerName) {
+    let blobs = [
+        "$JobOutput/a.txt",
+        "t1/$TaskLog/a.txt",
+        "t1/$TaskOutput/b.txt",
+        "t2/$TaskLog/c.txt",
+        "t3/x.txt",
+        "t4/y.txt",
+        "top.txt",
+    ];
+    for name in blobs {
+        put(store, container, name, name).await;
+    }
+    for (delimiter, expected) in [
+        (false, blobs.to_vec()),
+        (
+            true,
+            vec!["$JobOutput/", "t1/", "t2/", "t3/", "t4/", "top.txt"],
+        ),
+    ] {
+        for max in [1, 2, 3, 5000] {
+            let mut options = ListOptions::default().with_max_results(max);
+            options.delimiter = delimiter;
+            let mut seen = Vec::new();
+            let mut pages = 0;
+            loop {
+                let page = store
+                    .list_page(container, &options)
+                    .await
+                    .unwrap_or_else(|err| panic!("{store}: a page of {max}: {err}"));
+                pages += 1;
+                let entries = page.objects.len() + page.prefixes.len();
+                assert!(entries <= max as usize, "{store}: {entries} > {max}");
+                let mut names: Vec<String> = page.objects.into_iter().map(|o| o.name).collect();
+                names.extend(page.prefixes);
+                names.sort_unstable();
+                seen.extend(names);
+                match page.next_marker {
+                    Some(marker) => options.marker = Some(marker),
+                    None => break,
+                }
+                assert!(pages <= expected.len(), "{store}: pages never end");
+            }
+            assert_eq!(
+                seen, expected,
+                "{store}: delimiter {delimiter}, {max} a page"
+            );
+        }
+    }
+    let below = ListOptions::default().with_prefix("t1/").delimited();
+    let page = store
+        .list_page(container, &below)
+        .await
+        .expect("one level down");
+    assert_eq!(
+        page.prefixes,
+        ["t1/$TaskLog/", "t1/$TaskOutput/"],
+        "{store}"
+    );
+    assert!(
+        page.objects.is_empty() && page.next_marker.is_none(),
+        "{store}"
     );
 }

@@ -29,6 +29,7 @@ mod append;
 mod blobs;
 mod containers;
 mod listing;
+mod reads;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -43,10 +44,18 @@ pub use blobs::{
     empty_blob, file_round_trip, head_reports_size_and_content_type, missing_blob_is_not_found,
     overwrite_replaces, put_get_round_trip, ranged_reads, special_names_round_trip,
 };
-pub use containers::{create_container_is_idempotent, missing_container_is_reported};
+pub use containers::{
+    containers_are_listed_with_their_metadata, create_container_is_idempotent,
+    missing_container_is_reported,
+};
 pub use listing::{
     deleted_blobs_leave_listings, list_by_prefix_is_recursive_and_sorted,
-    list_prefix_stops_at_the_boundary, list_with_delimiter_levels,
+    list_pages_go_on_from_their_marker, list_prefix_stops_at_the_boundary,
+    list_with_delimiter_levels,
+};
+pub use reads::{
+    following_a_growing_blob_reads_each_byte_once, reads_from_an_offset_and_of_the_tail,
+    reads_on_a_version_fail_once_it_is_replaced,
 };
 
 use crate::{BlobName, ContainerName, Location, PutSource, Store};
@@ -86,9 +95,14 @@ macro_rules! store_conformance_tests {
             list_by_prefix_is_recursive_and_sorted,
             list_prefix_stops_at_the_boundary,
             list_with_delimiter_levels,
+            list_pages_go_on_from_their_marker,
             deleted_blobs_leave_listings,
             create_container_is_idempotent,
             missing_container_is_reported,
+            containers_are_listed_with_their_metadata,
+            reads_from_an_offset_and_of_the_tail,
+            following_a_growing_blob_reads_each_byte_once,
+            reads_on_a_version_fail_once_it_is_replaced,
             appends_concatenate,
             append_at_wrong_position_writes_nothing,
             retried_append_is_refused,

@@ -9,13 +9,13 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use walkdir::WalkDir;
 
 use super::LocalStore;
 use super::meta::object_meta;
 use super::paths::{Entry, split};
-use crate::{ContainerName, Error, ListResult, ObjectMeta, Result};
+use crate::{ContainerName, Error, ListOptions, ListPage, ListResult, ObjectMeta, Result};
 
 impl LocalStore {
     pub(super) fn list_stream(
@@ -24,17 +24,11 @@ impl LocalStore {
         prefix: &str,
     ) -> BoxStream<'static, Result<ObjectMeta>> {
         let (store, container, prefix) = (self.clone(), container.clone(), prefix.to_owned());
-        let listed = async move {
+        super::each_of(async move {
             store
                 .blocking(move |store| store.list_blocking(&container, &prefix))
                 .await
-        };
-        stream::once(listed)
-            .flat_map(|listed| match listed {
-                Ok(objects) => stream::iter(objects.into_iter().map(Ok)).left_stream(),
-                Err(err) => stream::iter([Err(err)]).right_stream(),
-            })
-            .boxed()
+        })
     }
 
     pub(super) fn list_blocking(
@@ -83,6 +77,52 @@ impl LocalStore {
         }
         objects.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         Ok(objects)
+    }
+
+    /// One page of a listing. The directory is read (or walked) whole and
+    /// the page cut from it: the marker is the last name the page before
+    /// gave, a blob's or a prefix's.
+    pub(super) fn list_page_blocking(
+        &self,
+        container: &ContainerName,
+        options: &ListOptions,
+    ) -> Result<ListPage> {
+        let (objects, prefixes) = if options.delimiter {
+            let level = self.list_with_delimiter_blocking(container, &options.prefix)?;
+            (level.objects, level.prefixes)
+        } else {
+            (self.list_blocking(container, &options.prefix)?, Vec::new())
+        };
+        let after = |name: &str| options.marker.as_deref().is_none_or(|m| name > m);
+        let mut objects = objects.into_iter().filter(|o| after(&o.name)).peekable();
+        let mut prefixes = prefixes.into_iter().filter(|p| after(p)).peekable();
+        let max = options
+            .max_results
+            .map_or(usize::MAX, |n| n.max(1) as usize);
+        let mut page = ListPage::default();
+        let mut last = None;
+        for _ in 0..max {
+            // The two lists merged in name order.
+            let blob_first = match (objects.peek(), prefixes.peek()) {
+                (Some(o), Some(p)) => o.name.as_str() < p.as_str(),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if blob_first {
+                let object = objects.next().expect("peeked");
+                last = Some(object.name.clone());
+                page.objects.push(object);
+            } else {
+                let prefix = prefixes.next().expect("peeked");
+                last = Some(prefix.clone());
+                page.prefixes.push(prefix);
+            }
+        }
+        if objects.peek().is_some() || prefixes.peek().is_some() {
+            page.next_marker = last;
+        }
+        Ok(page)
     }
 
     pub(super) fn list_with_delimiter_blocking(

@@ -36,6 +36,7 @@
 //! way between that check and the open or rename is not caught.)
 
 mod append;
+mod containers;
 mod disk;
 mod lane;
 mod list;
@@ -48,18 +49,17 @@ mod write;
 
 use std::fmt;
 use std::io;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::BoxStream;
+use futures::stream::{self, BoxStream, StreamExt};
 use lane::Lane;
 
 use crate::{
-    Capabilities, ContainerName, Error, GetResult, ListResult, Location, ObjectMeta, PutOptions,
-    PutSource, Result, Store,
+    Capabilities, ContainerInfo, ContainerMetadata, ContainerName, Error, GetOptions, GetResult,
+    ListOptions, ListPage, Location, ObjectMeta, PutOptions, PutSource, Result, Store,
 };
 
 /// The most bytes one append may carry: Azure's Append Block limit, so that
@@ -209,13 +209,29 @@ impl Store for LocalStore {
             max_append_blocks: None,
             file_and_folder_names: false,
             bound_container: None,
+            container_metadata: true,
+            suffix_reads: true,
+            records_checksums: false,
         }
     }
 
-    async fn create_container(&self, container: &ContainerName) -> Result<bool> {
-        let container = container.clone();
-        self.blocking(move |store| store.create_container_blocking(&container))
+    async fn create_container_with(
+        &self,
+        container: &ContainerName,
+        metadata: &ContainerMetadata,
+    ) -> Result<bool> {
+        let (container, metadata) = (container.clone(), metadata.clone());
+        self.blocking(move |store| store.create_container_with_blocking(&container, &metadata))
             .await
+    }
+
+    fn list_containers(&self) -> BoxStream<'static, Result<ContainerInfo>> {
+        let store = self.clone();
+        each_of(async move {
+            store
+                .blocking(|store| store.list_containers_blocking())
+                .await
+        })
     }
 
     async fn put(
@@ -257,9 +273,9 @@ impl Store for LocalStore {
             .await
     }
 
-    async fn get(&self, location: &Location, range: Option<Range<u64>>) -> Result<GetResult> {
-        let location = location.clone();
-        self.blocking(move |store| store.get_blocking(&location, range))
+    async fn get_opts(&self, location: &Location, options: &GetOptions) -> Result<GetResult> {
+        let (location, options) = (location.clone(), options.clone());
+        self.blocking(move |store| store.get_blocking(&location, &options))
             .await
     }
 
@@ -277,13 +293,13 @@ impl Store for LocalStore {
         self.list_stream(container, prefix)
     }
 
-    async fn list_with_delimiter(
+    async fn list_page(
         &self,
         container: &ContainerName,
-        prefix: &str,
-    ) -> Result<ListResult> {
-        let (container, prefix) = (container.clone(), prefix.to_owned());
-        self.blocking(move |store| store.list_with_delimiter_blocking(&container, &prefix))
+        options: &ListOptions,
+    ) -> Result<ListPage> {
+        let (container, options) = (container.clone(), options.clone());
+        self.blocking(move |store| store.list_page_blocking(&container, &options))
             .await
     }
 
@@ -292,6 +308,19 @@ impl Store for LocalStore {
         self.blocking(move |store| store.delete_blocking(&location))
             .await
     }
+}
+
+/// The items of a list made on a blocking thread, as a stream: the list's
+/// error, if it could not be made, as its one item.
+fn each_of<T: Send + 'static>(
+    listed: impl std::future::Future<Output = Result<Vec<T>>> + Send + 'static,
+) -> BoxStream<'static, Result<T>> {
+    stream::once(listed)
+        .flat_map(|listed| match listed {
+            Ok(items) => stream::iter(items.into_iter().map(Ok)).left_stream(),
+            Err(err) => stream::iter([Err(err)]).right_stream(),
+        })
+        .boxed()
 }
 
 /// Whether `path` (or, while it does not exist yet, its nearest existing

@@ -6,7 +6,6 @@
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
-use std::ops::Range;
 use std::path::Path;
 
 use futures::{StreamExt, TryStreamExt};
@@ -16,7 +15,7 @@ use tokio_util::io::ReaderStream;
 use super::LocalStore;
 use super::meta::object_meta;
 use super::paths::{Entry, map_io};
-use crate::{Error, GetResult, Location, ObjectMeta, Result};
+use crate::{Error, GetOptions, GetResult, Location, ObjectMeta, Result};
 
 /// The size of the chunks a get streams.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -28,19 +27,23 @@ impl LocalStore {
     pub(super) fn get_blocking(
         &self,
         location: &Location,
-        range: Option<Range<u64>>,
+        options: &GetOptions,
     ) -> Result<GetResult> {
         let (mut file, meta, path) = self.open_blob(location)?;
         let size = meta.len();
-        let range = range.unwrap_or(0..size);
-        if range.start > range.end || range.end > size {
-            return Err(Error::InvalidRange {
+        let properties = object_meta(location.name.as_str(), &meta);
+        if let Some(expected) = &options.if_match
+            && properties.etag.as_ref() != Some(expected)
+        {
+            return Err(Error::Modified {
+                container: location.container.to_string(),
                 name: location.name.to_string(),
-                start: range.start,
-                end: range.end,
-                size,
             });
         }
+        let range = match &options.range {
+            Some(range) => range.resolve(location.name.as_str(), size)?,
+            None => 0..size,
+        };
         file.seek(SeekFrom::Start(range.start))
             .map_err(|err| Error::io("read", &path, err))?;
         let reader = tokio::fs::File::from_std(file).take(range.end - range.start);
@@ -48,7 +51,7 @@ impl LocalStore {
             .map_err(move |err| Error::io("read", &path, err))
             .boxed();
         Ok(GetResult {
-            meta: object_meta(location.name.as_str(), &meta),
+            meta: properties,
             range,
             stream,
         })
