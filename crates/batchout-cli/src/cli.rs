@@ -189,6 +189,12 @@ pub enum Command {
         #[arg(long, value_name = "KIND")]
         kind: Option<String>,
     },
+    /// List the jobs the store holds outputs for: each job's id (as given
+    /// when it was prepared or first saved to, else read from its container's
+    /// name; the container's name when neither can be had), its container,
+    /// its outputs and their size, and its latest write. A container SAS URL
+    /// shows its one job.
+    Jobs,
     /// List the ids of the job's tasks that have outputs.
     Tasks {
         #[command(flatten)]

@@ -59,11 +59,7 @@ impl Context {
 
     /// The outputs of the resolved scope.
     pub fn outputs(&self, job: JobId, scope: &Scope) -> Outputs {
-        let job = self.job(job);
-        let outputs = match scope {
-            Scope::Job => (*job).clone(),
-            Scope::Task(task) => (*job.task(task.clone())).clone(),
-        };
+        let outputs = Outputs::new(self.store.clone(), job, scope.clone());
         match self.sync {
             Some(sync) => outputs.sync_downloads(sync),
             None => outputs,

@@ -91,7 +91,7 @@ impl OutputJson {
                 Scope::Task(task) => Some(task.to_string()),
             },
             kind: output.kind().to_string(),
-            path: output.file_path().to_owned(),
+            path: output.file_path().to_string(),
             container: output.location().container.to_string(),
             blob: output.blob_name().to_owned(),
             size: output.size(),

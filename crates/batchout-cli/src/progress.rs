@@ -109,7 +109,7 @@ impl Meter {
     /// `outputs`, counting what they move into this meter when it is shown.
     pub fn attach(&self, outputs: Outputs) -> Outputs {
         match &self.shown {
-            Some(shown) => outputs.with_progress(shown.progress.clone()),
+            Some(shown) => outputs.progress(shown.progress.clone()),
             None => outputs,
         }
     }

@@ -123,6 +123,14 @@ impl std::str::FromStr for OutputKind {
     }
 }
 
+impl From<&OutputKind> for OutputKind {
+    /// A copy of a kind, so that methods taking `impl Into<OutputKind>` take a
+    /// borrowed one too.
+    fn from(kind: &OutputKind) -> Self {
+        kind.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

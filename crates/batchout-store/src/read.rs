@@ -242,6 +242,7 @@ mod tests {
         for bad in [
             ReadRange::From(11),
             ReadRange::Bounded(5..11),
+            #[allow(clippy::reversed_empty_ranges)]
             ReadRange::Bounded(6..5),
         ] {
             let err = resolve(bad.clone(), 10).expect_err("outside");

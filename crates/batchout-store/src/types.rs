@@ -176,14 +176,14 @@ pub struct ObjectMeta {
     pub etag: Option<String>,
     /// How many appends (Azure's committed blocks) an append blob holds, where
     /// the backend counts them (Azure: `x-ms-blob-committed-block-count`, on
-    /// `head`); see [`Capabilities::max_append_blocks`].
+    /// `head`); see [`crate::Capabilities::max_append_blocks`].
     pub append_blocks: Option<u64>,
     /// The CRC-64/NVME of the whole content, where the backend records one:
     /// on Azure, set by every put (which computes it from the bytes it sends)
     /// and kept in the blob's metadata (`x-ms-meta-crc64nvme`, 16 hex digits,
     /// see [`crate::crc64nvme_hex`]), read back by `get` and `head` but not by
     /// listings. Appended blobs carry none, nor does the local directory
-    /// store, which keeps no checksums. [`GetResult::verified`] checks a read
+    /// store, which keeps no checksums. [`crate::GetResult::verified`] checks a read
     /// against it.
     pub crc64nvme: Option<u64>,
     /// The SHA-256 of the whole content, lowercase hex, where one is recorded

@@ -262,6 +262,20 @@ fn on_local_disk(folder: &Path) -> bool {
     local
 }
 
+/// Makes `dest` a folder that downloads can go below: created, with its
+/// parents, when missing; refused when something else is there.
+pub(crate) async fn prepare_folder(dest: &Path) -> Result<()> {
+    if tokio::fs::metadata(dest).await.is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::BadDestination {
+            path: dest.to_owned(),
+            reason: "it exists and is not a folder; give a folder (it is created if needed)".into(),
+        });
+    }
+    tokio::fs::create_dir_all(dest)
+        .await
+        .map_err(|e| Error::io("create folder", dest, e))
+}
+
 /// Creates the folders of `relative` below `root`, refusing to pass through
 /// anything that is not a real folder (a symlink planted in the destination could
 /// otherwise lead outside it). Returns the full file path.

@@ -43,6 +43,17 @@ pub enum Error {
         /// Whose: "of job J" or "of task T of job J".
         owner: String,
     },
+    /// A variable that Batch sets for every task is not set: the code is not
+    /// running as a Batch task, or the variable was cleared.
+    #[error(
+        "{variable} is not set, so {names} is not known; Batch sets it for every task: outside Batch, set it, or give the id in code"
+    )]
+    MissingEnvironment {
+        /// The variable, e.g. `AZ_BATCH_JOB_ID`.
+        variable: &'static str,
+        /// What it names, e.g. "the job".
+        names: &'static str,
+    },
     /// A local file to save is missing, unreadable or not a regular file.
     #[error("cannot save {path}: {reason}")]
     BadSource {

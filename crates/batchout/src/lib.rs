@@ -7,15 +7,21 @@
 //! the Azure portal, Microsoft's .NET library) finds a file by job id, task id and
 //! kind, without knowing where it was written.
 //!
-//! - [`JobOutputs`]: a job's storage; [`TaskOutputs`]: one task's. Both are an
-//!   [`Outputs`], with `save`, `save_as`, `save_text`, `save_all` (glob
-//!   patterns), `list`, `get`, `kinds`, `download_all`.
-//! - [`Output`]: one stored output; download it to a file (atomically), a writer
-//!   or memory, read a range, stream it, delete it.
+//! - [`TaskOutputs`]: one task's storage, as task code holds it
+//!   ([`TaskOutputs::from_env`] inside a Batch task); [`JobOutputs`]: a job's.
+//!   Both have `save`, `save_as`, `save_text`, `save_all` (glob patterns),
+//!   `track`, `list`, `get`, `kinds`, `download_all`, and setters that return
+//!   the same type (`concurrency`, `progress`, `verify`, `sync_downloads`).
+//!   [`Outputs`] is either, chosen at run time.
+//! - [`Output`]: one stored output; download it into a folder
+//!   ([`Output::download_into`], which keeps a stored name inside it) or to a
+//!   file (atomically), a writer or memory, read a range, stream it, delete it.
 //! - [`Tracker`]: a local file that grows at its end (a log), mirrored to an
-//!   output while it is written ([`Outputs::track`], see [`track`]).
-//! - [`open`]: a store from a path or URL; [`open_default`] for the local
-//!   directory that needs no configuration.
+//!   output while it is written ([`TaskOutputs::track`], see [`track`]).
+//! - [`list_jobs`]: the jobs a store holds, with their ids as recorded at
+//!   prepare; [`JobOutputs::summary`] counts what one holds.
+//! - [`open`]: a store from a path or URL; [`open_default`] for the store the
+//!   environment names, else the local directory that needs no configuration.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new()?.block_on(async {
@@ -30,10 +36,10 @@
 //! // A task saves its log...
 //! let task = job.task(TaskId::new("frame-7")?);
 //! let log = OutputPath::new("render.log")?;
-//! task.save_text(&OutputKind::TaskLog, "frame 7 rendered\n", &log).await?;
+//! task.save_text(OutputKind::TaskLog, "frame 7 rendered\n", &log).await?;
 //!
 //! // ...and anyone can find it later by job, task and kind.
-//! let logs: Vec<_> = task.list(&OutputKind::TaskLog).try_collect().await?;
+//! let logs: Vec<_> = task.list(OutputKind::TaskLog).try_collect().await?;
 //! assert_eq!(logs[0].blob_name(), "frame-7/$TaskLog/render.log");
 //! assert_eq!(logs[0].bytes().await?, "frame 7 rendered\n");
 //! assert_eq!(job.tasks().await?, [TaskId::new("frame-7")?]);
@@ -41,12 +47,15 @@
 //! # })?; Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod core;
 mod download;
 mod error;
+mod fetch;
+mod jobs;
 mod output;
-mod outputs;
 pub mod pattern;
 pub mod runner;
+mod save;
 mod scoped;
 pub mod track;
 
@@ -62,10 +71,13 @@ pub use batchout_store::{
     StoreSettings, configured_is_local, open, parse_attempts, parse_block_concurrency,
     parse_block_size, parse_duration,
 };
+pub use core::{DEFAULT_CONCURRENCY, JOB_ID_METADATA};
 pub use error::{Error, Result, StoreError};
-pub use output::{OpenedOutput, Output};
-pub use outputs::{DEFAULT_CONCURRENCY, DownloadReport, Outputs, SaveReport, SavedFile};
-pub use scoped::{JobOutputs, TaskOutputs};
+pub use fetch::DownloadReport;
+pub use jobs::{JobListing, JobSummary, list_jobs};
+pub use output::{OpenedOutput, Output, StoredPath};
+pub use save::{SaveReport, SavedFile};
+pub use scoped::{JOB_ID_ENV, JobOutputs, Outputs, TASK_ID_ENV, TaskOutputs};
 pub use track::{TrackOptions, TrackReport, Tracker};
 
 /// The README's examples, compiled as doc tests so they cannot drift.

@@ -18,7 +18,8 @@ use crate::{Error, Result, download};
 
 /// One stored output of a job or task.
 ///
-/// Got from a listing, [`crate::Outputs::get`] or a save. The properties are
+/// Got from a listing, `get` (of [`crate::TaskOutputs`], [`crate::JobOutputs`]
+/// or [`crate::Outputs`]) or a save. The properties are
 /// those the store reported then.
 ///
 /// Whole reads ([`Output::download_to`], [`Output::download_to_writer`],
@@ -34,7 +35,7 @@ pub struct Output {
     pub(crate) location: Location,
     pub(crate) scope: Scope,
     pub(crate) kind: OutputKind,
-    pub(crate) file_path: String,
+    pub(crate) file_path: StoredPath,
     pub(crate) meta: ObjectMeta,
     pub(crate) verify: bool,
     /// Whether downloads sync to disk before the rename; `None`: by file
@@ -58,8 +59,9 @@ impl Output {
         &self.scope
     }
 
-    /// The file path: the blob name without the kind prefix, exactly as stored.
-    pub fn file_path(&self) -> &str {
+    /// The file path: the blob name without the kind prefix, exactly as
+    /// stored, and so not to be trusted as a local path (see [`StoredPath`]).
+    pub fn file_path(&self) -> &StoredPath {
         &self.file_path
     }
 
@@ -94,7 +96,7 @@ impl Output {
     }
 
     /// The CRC-64/NVME of the content that the store recorded, where it
-    /// recorded one: set by a save to Azure, and by [`crate::Outputs::get`] of
+    /// recorded one: set by a save to Azure, and by a `get` of
     /// an output saved there, but not by listings. As text:
     /// [`batchout_store::crc64nvme_hex`].
     pub fn crc64nvme(&self) -> Option<u64> {
@@ -121,6 +123,12 @@ impl Output {
     /// Whether whole reads are verified (see [`Output::verify`]).
     pub fn verifies(&self) -> bool {
         self.verify
+    }
+
+    /// Whether downloads to a file sync to disk: as set by
+    /// [`Output::sync_downloads`], `None` when unset (by file system).
+    pub fn syncs_downloads(&self) -> Option<bool> {
+        self.sync
     }
 
     /// The same output, with downloads to a file ([`Output::download_to`])
@@ -156,17 +164,33 @@ impl Output {
     ///
     /// [`Error::UnsafeName`] naming the problem.
     pub fn safe_relative_path(&self) -> Result<PathBuf> {
-        OutputPath::new(&self.file_path)
-            .map(|p| p.to_relative_path_buf())
-            .map_err(|e| Error::UnsafeName {
-                name: self.blob_name().to_owned(),
-                reason: e.to_string(),
-            })
+        self.file_path.to_safe_path()
     }
 
-    /// Downloads the output to a local file, atomically: the bytes land in a
-    /// temporary file beside it, which is renamed over `path` only when complete
-    /// and verified. Returns the number of bytes written.
+    /// Downloads the output into the folder `dir` (created if needed), at its
+    /// file path there, atomically as [`Output::download_to`] does: the way
+    /// to fetch a listed output by its name. A stored name that could leave
+    /// `dir` (`..`, absolute, `\`, or a path through a link) is refused, and
+    /// nothing is written. Returns the file written.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsafeName`]; [`Error::BadDestination`] when `dir` is not a
+    /// folder; as [`Output::download_to`].
+    pub async fn download_into(&self, dir: impl AsRef<Path>) -> Result<PathBuf> {
+        let dir = dir.as_ref();
+        let relative = self.safe_relative_path()?;
+        download::prepare_folder(dir).await?;
+        let target = download::Target::Below(dir.to_owned(), relative);
+        let (path, _) = self.open().await?.download_into(target).await?;
+        Ok(path)
+    }
+
+    /// Downloads the output to the local file `path`, atomically: the bytes
+    /// land in a temporary file beside it, which is renamed over `path` only
+    /// when complete and verified. Returns the number of bytes written. To
+    /// fetch an output by its stored name, use [`Output::download_into`],
+    /// which keeps it inside a folder.
     ///
     /// # Errors
     ///
@@ -236,9 +260,61 @@ impl Output {
     }
 }
 
+/// An output's file path as it is stored: the blob name less its kind
+/// prefix. Whoever wrote the blob chose it, so it may hold `..`, a leading
+/// `/` or `\`: it is deliberately not a [`Path`]. Show it with `Display`,
+/// and turn it into a local path only with [`StoredPath::to_safe_path`] (or
+/// download with [`Output::download_into`]), which refuse such names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoredPath(String);
+
+impl StoredPath {
+    pub(crate) fn new(path: String) -> Self {
+        Self(path)
+    }
+
+    /// The path as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path as a local relative path, refusing any name that could leave
+    /// a folder it is joined to (`..`, absolute, `\`, control characters).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsafeName`] naming the problem.
+    pub fn to_safe_path(&self) -> Result<PathBuf> {
+        OutputPath::new(&self.0)
+            .map(|p| p.to_relative_path_buf())
+            .map_err(|e| Error::UnsafeName {
+                name: self.0.clone(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+impl std::fmt::Display for StoredPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for StoredPath {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for StoredPath {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// An output whose whole read has begun: its properties, as the read's own
 /// answer gave them, and its bytes, which the methods consume. Got from
-/// [`crate::Outputs::open`] (an output by name, without a separate existence
+/// `open` (an output by name, without a separate existence
 /// check) or [`Output::open`].
 pub struct OpenedOutput {
     output: Output,

@@ -1,14 +1,14 @@
-//! What [`Outputs::with_progress`] counts, on the local directory store: every
+//! What [`TaskOutputs::progress`] counts, on the local directory store: every
 //! file planned before it moves, done once stored or fetched, and its bytes.
 
 use batchout::{
-    JobId, JobOutputs, OutputKind, OutputPath, Outputs, Progress, ProgressSnapshot, TaskId,
+    JobId, JobOutputs, OutputKind, OutputPath, Progress, ProgressSnapshot, TaskId, TaskOutputs,
 };
 
-fn task_outputs(store: &std::path::Path) -> Outputs {
+fn task_outputs(store: &std::path::Path) -> TaskOutputs {
     let store = batchout::open(store.to_str().expect("utf-8 path")).expect("a local store");
     let job = JobOutputs::new(store, JobId::new("progress").expect("job id"));
-    (*job.task(TaskId::new("t1").expect("task id"))).clone()
+    job.task(TaskId::new("t1").expect("task id"))
 }
 
 fn counts(files: u64, bytes: u64) -> ProgressSnapshot {
@@ -35,7 +35,7 @@ async fn saves_and_downloads_count_every_file_and_byte() {
     let pattern = format!("{}/**/*", tree.display());
     outputs
         .clone()
-        .with_progress(saving.clone())
+        .progress(saving.clone())
         .save_all(&kind, &[pattern])
         .await
         .expect("saved");
@@ -44,7 +44,7 @@ async fn saves_and_downloads_count_every_file_and_byte() {
     let one = Progress::new();
     outputs
         .clone()
-        .with_progress(one.clone())
+        .progress(one.clone())
         .save_as(
             &kind,
             tree.join("a.bin"),
@@ -57,8 +57,8 @@ async fn saves_and_downloads_count_every_file_and_byte() {
     let fetching = Progress::new();
     outputs
         .clone()
-        .with_progress(fetching.clone())
-        .download_all(Some(&kind), &dir.path().join("down"))
+        .progress(fetching.clone())
+        .download_all(Some(kind.clone()), dir.path().join("down"))
         .await
         .expect("downloaded");
     assert_eq!(fetching.snapshot(), counts(4, 70));
@@ -66,7 +66,7 @@ async fn saves_and_downloads_count_every_file_and_byte() {
     let getting = Progress::new();
     let opened = outputs
         .clone()
-        .with_progress(getting.clone())
+        .progress(getting.clone())
         .open(&kind, &OutputPath::new("sub/c.bin").expect("path"))
         .await
         .expect("opened");

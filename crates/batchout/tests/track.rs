@@ -5,27 +5,24 @@
 //! after an append, a truncating new attempt, the append limit of a blob, a
 //! store that cannot append, a store that fails.
 
-use std::fmt;
+mod support;
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use async_trait::async_trait;
 use batchout::{
-    ContainerName, Error, JobId, JobOutputs, OutputKind, OutputPath, Store, StoreError, TaskId,
-    TaskOutputs, TrackOptions, Tracker,
+    Error, JobId, JobOutputs, OutputKind, OutputPath, Store, TaskId, TaskOutputs, TrackOptions,
+    Tracker,
 };
-use batchout_store::{
-    BlobName, Capabilities, ContainerInfo, ContainerMetadata, GetOptions, GetResult, ListOptions,
-    ListPage, LocalStore, Location, ObjectMeta, PutOptions, PutSource, SecretUrl,
-};
+use batchout_store::{BlobName, LocalStore, Location};
 use batchout_testkit::Azurite;
 use bytes::Bytes;
-use futures::stream::BoxStream;
+use support::Wrapper;
 
 /// One scenario's world: a store, a task of a fresh job in it, and a working
 /// folder for the tracked files.
@@ -115,7 +112,7 @@ impl Case {
 }
 
 async fn track_on(task: &TaskOutputs, file: &Path, options: TrackOptions) -> Tracker {
-    task.track(
+    task.track_as(
         &OutputKind::TaskLog,
         file,
         &OutputPath::new("stdout.txt").expect("path"),
@@ -527,7 +524,7 @@ async fn an_interval_under_a_second_is_refused() {
     let case = Case::local();
     let err = case
         .task
-        .track(
+        .track_as(
             &OutputKind::TaskLog,
             case.file(),
             &OutputPath::new("stdout.txt").expect("path"),
@@ -537,148 +534,4 @@ async fn an_interval_under_a_second_is_refused() {
         .expect_err("too short");
     assert!(err.is_invalid_input(), "{err:?}");
     assert!(err.to_string().contains("minimum of 1s"), "{err}");
-}
-
-/// A store that delegates to another, but can claim it cannot append, or fail
-/// a number of appends.
-struct Wrapper {
-    inner: Arc<dyn Store>,
-    append: bool,
-    failures: AtomicU32,
-    appends: AtomicU32,
-}
-
-impl Wrapper {
-    fn new(inner: Arc<dyn Store>) -> Self {
-        Self {
-            inner,
-            append: true,
-            failures: AtomicU32::new(0),
-            appends: AtomicU32::new(0),
-        }
-    }
-
-    fn without_append(mut self) -> Self {
-        self.append = false;
-        self
-    }
-
-    fn failing_appends(self, n: u32) -> Self {
-        self.failures.store(n, Ordering::Relaxed);
-        self
-    }
-}
-
-impl fmt::Debug for Wrapper {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Wrapper({:?})", self.inner)
-    }
-}
-
-impl fmt::Display for Wrapper {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "wrapped {}", self.inner)
-    }
-}
-
-#[async_trait]
-impl Store for Wrapper {
-    fn capabilities(&self) -> Capabilities {
-        let mut capabilities = self.inner.capabilities();
-        capabilities.append = self.append;
-        capabilities
-    }
-
-    async fn create_container_with(
-        &self,
-        container: &ContainerName,
-        metadata: &ContainerMetadata,
-    ) -> batchout_store::Result<bool> {
-        self.inner.create_container_with(container, metadata).await
-    }
-
-    fn list_containers(&self) -> BoxStream<'static, batchout_store::Result<ContainerInfo>> {
-        self.inner.list_containers()
-    }
-
-    async fn put(
-        &self,
-        location: &Location,
-        source: PutSource,
-        options: &PutOptions,
-    ) -> batchout_store::Result<ObjectMeta> {
-        self.inner.put(location, source, options).await
-    }
-
-    async fn append(
-        &self,
-        location: &Location,
-        data: Bytes,
-        position: u64,
-    ) -> batchout_store::Result<u64> {
-        self.appends.fetch_add(1, Ordering::Relaxed);
-        if !self.append {
-            return Err(StoreError::Unsupported {
-                store: self.to_string(),
-                operation: "appends",
-            });
-        }
-        let failing = self
-            .failures
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            return Err(StoreError::Service {
-                store: self.to_string(),
-                operation: "append to",
-                target: location.to_string(),
-                status: 503,
-                code: "ServerBusy".into(),
-                message: "injected failure".into(),
-            });
-        }
-        self.inner.append(location, data, position).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &Location,
-        options: &GetOptions,
-    ) -> batchout_store::Result<GetResult> {
-        self.inner.get_opts(location, options).await
-    }
-
-    async fn head(&self, location: &Location) -> batchout_store::Result<ObjectMeta> {
-        self.inner.head(location).await
-    }
-
-    fn list(
-        &self,
-        container: &ContainerName,
-        prefix: &str,
-    ) -> BoxStream<'static, batchout_store::Result<ObjectMeta>> {
-        self.inner.list(container, prefix)
-    }
-
-    async fn list_page(
-        &self,
-        container: &ContainerName,
-        options: &ListOptions,
-    ) -> batchout_store::Result<ListPage> {
-        self.inner.list_page(container, options).await
-    }
-
-    async fn delete(&self, location: &Location) -> batchout_store::Result<()> {
-        self.inner.delete(location).await
-    }
-
-    fn container_access_url(
-        &self,
-        container: &ContainerName,
-        permissions: &str,
-        expiry: SystemTime,
-    ) -> batchout_store::Result<SecretUrl> {
-        self.inner
-            .container_access_url(container, permissions, expiry)
-    }
 }

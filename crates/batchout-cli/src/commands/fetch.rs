@@ -116,7 +116,7 @@ pub async fn download(
             .verify(verify)
             .concurrency(concurrency),
     );
-    let report = outputs.download_all(kind.as_ref(), dest).await?;
+    let report = outputs.download_all(kind, dest).await?;
     meter.finish();
     printer.line(format!(
         "downloaded {} outputs ({}) to {}",

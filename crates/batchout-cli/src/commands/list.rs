@@ -1,7 +1,8 @@
-//! `ls` and `tasks`.
+//! `ls`, `jobs` and `tasks`.
 
-use batchout::{kind_prefix, scope_prefix};
+use batchout::{JobListing, JobSummary, kind_prefix, list_jobs, scope_prefix};
 use futures::TryStreamExt;
+use serde::Serialize;
 
 use crate::cli::Target;
 use crate::config::{self, Context};
@@ -42,6 +43,69 @@ pub async fn ls(
             "{:>10}  {modified}  {shown}",
             print::bytes(output.size())
         ))?;
+    }
+    printer.value(&rows)?;
+    Ok(())
+}
+
+/// One job as `jobs --json` prints it.
+#[derive(Serialize)]
+struct JobJson {
+    /// The job id; null when it cannot be recovered.
+    job: Option<String>,
+    /// Whether `job` is the id recorded when the job was prepared.
+    recorded: bool,
+    container: String,
+    outputs: u64,
+    bytes: u64,
+    tasks: u64,
+    /// The latest write of an output, RFC 3339, where known.
+    last_modified: Option<String>,
+}
+
+/// Lists the store's jobs, counting each one's outputs (a listing of its
+/// container each, a few at a time).
+pub async fn jobs(context: &Context, printer: &Printer) -> anyhow::Result<()> {
+    let store = context.store.clone();
+    let counted: Vec<(JobListing, JobSummary)> = list_jobs(&context.store)
+        .map_ok(|listing| {
+            let store = store.clone();
+            async move {
+                let summary = listing.summary(&store).await?;
+                Ok::<_, anyhow::Error>((listing, summary))
+            }
+        })
+        .map_err(anyhow::Error::from)
+        .try_buffered(batchout::DEFAULT_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let width = counted
+        .iter()
+        .map(|(listing, _)| listing.shown().len())
+        .max()
+        .unwrap_or(0);
+    let mut rows = Vec::new();
+    for (listing, summary) in &counted {
+        let modified = summary
+            .last_modified
+            .map(print::rfc3339)
+            .unwrap_or_else(|| "-".repeat(20));
+        printer.line(format!(
+            "{:<width$}  {:>7} outputs  {:>10}  {modified}  {}",
+            listing.shown(),
+            summary.outputs,
+            print::bytes(summary.bytes),
+            listing.container,
+        ))?;
+        rows.push(JobJson {
+            job: listing.job.as_ref().map(ToString::to_string),
+            recorded: listing.recorded,
+            container: listing.container.to_string(),
+            outputs: summary.outputs,
+            bytes: summary.bytes,
+            tasks: summary.tasks,
+            last_modified: summary.last_modified.map(print::rfc3339),
+        });
     }
     printer.value(&rows)?;
     Ok(())

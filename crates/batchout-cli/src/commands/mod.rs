@@ -110,6 +110,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Ls { target, kind } => {
             done(list::ls(&context()?, &target, kind.as_deref(), &printer).await)
         }
+        Command::Jobs => done(list::jobs(&context()?, &printer).await),
         Command::Tasks { job } => {
             done(list::tasks(&context()?, job.job.as_deref(), &printer).await)
         }

@@ -26,7 +26,7 @@ pub async fn rm(
         let (job, scope) = config::scope(target, kind.as_ref())?;
         context
             .outputs(job, &scope)
-            .delete_all(kind.as_ref())
+            .delete_all(kind.clone())
             .await?
     } else {
         let (job, scope, kind) = config::kind_or_default(kind, target)?;

@@ -82,7 +82,10 @@ pub async fn save(
         } else {
             None
         };
-        let report = outputs.save_all_under(&kind, patterns, folder).await?;
+        let report = match folder {
+            Some(folder) => outputs.save_all_under(&kind, patterns, folder).await?,
+            None => outputs.save_all(&kind, patterns).await?,
+        };
         saved.extend(report.saved.into_iter().map(|file| file.output));
         unmatched = report.unmatched;
     }

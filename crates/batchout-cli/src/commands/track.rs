@@ -71,7 +71,7 @@ pub async fn track(
 
     let outputs = context.outputs(job.clone(), &scope);
     let options = TrackOptions::default().with_interval(interval);
-    let tracker = outputs.track(&kind, file, &dest, options).await?;
+    let tracker = outputs.track_as(&kind, file, &dest, options).await?;
     let mut child = match tokio::process::Command::new(program).args(args).spawn() {
         Ok(child) => child,
         Err(e) => {

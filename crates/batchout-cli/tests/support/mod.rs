@@ -131,9 +131,13 @@ impl Env {
         path
     }
 
-    /// Every file under the store, as paths relative to it.
+    /// Every blob file under the store, as paths relative to it: the
+    /// store's own bookkeeping (the metadata of containers, in
+    /// `.batchout-containers/`) left out.
     pub fn stored(&self) -> Vec<String> {
-        files_below(&self.store())
+        let mut files = files_below(&self.store());
+        files.retain(|f| !f.starts_with(".batchout-containers/"));
+        files
     }
 
     pub fn json(&self, args: &[&str]) -> Value {

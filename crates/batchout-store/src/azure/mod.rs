@@ -190,7 +190,7 @@ impl AzureStore {
         &self,
         container: &ContainerName,
         options: &ListOptions,
-    ) -> Result<xml::ListPage> {
+    ) -> Result<ListPage> {
         self.check_container(container)?;
         let max = options
             .max_results
@@ -562,7 +562,7 @@ impl Store for AzureStore {
                 let next = page
                     .next_marker
                     .map(|marker| options.with_marker(Some(marker)));
-                Ok(Some((stream::iter(page.blobs.into_iter().map(Ok)), next)))
+                Ok(Some((stream::iter(page.objects.into_iter().map(Ok)), next)))
             }
         });
         Box::pin(pages.try_flatten())
@@ -573,12 +573,7 @@ impl Store for AzureStore {
         container: &ContainerName,
         options: &ListOptions,
     ) -> Result<ListPage> {
-        let page = self.list_request(container, options).await?;
-        let mut listed = ListPage::default();
-        listed.objects = page.blobs;
-        listed.prefixes = page.prefixes;
-        listed.next_marker = page.next_marker;
-        Ok(listed)
+        self.list_request(container, options).await
     }
 
     fn container_access_url(

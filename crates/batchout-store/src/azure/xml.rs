@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
-use crate::{BlobType, ContainerInfo, ContainerName, ObjectMeta};
+use crate::{BlobType, ContainerInfo, ContainerName, ListPage, ObjectMeta};
 
 /// One page of a List Containers answer.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -72,17 +72,6 @@ pub fn parse_containers(xml: &str) -> Result<ContainerPage, String> {
     Ok(page)
 }
 
-/// One page of a List Blobs answer.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ListPage {
-    /// The blobs on this page.
-    pub blobs: Vec<ObjectMeta>,
-    /// The `…/` prefixes on this page (with a delimiter).
-    pub prefixes: Vec<String>,
-    /// The marker of the next page, if any.
-    pub next_marker: Option<String>,
-}
-
 /// Parses a List Blobs answer.
 ///
 /// # Errors
@@ -113,7 +102,7 @@ pub fn parse_list(xml: &str) -> Result<ListPage, String> {
                 if path.pop().as_deref() == Some("Blob")
                     && let Some(done) = blob.take()
                 {
-                    page.blobs.push(done);
+                    page.objects.push(done);
                 }
             }
             Event::Text(text) => {
@@ -228,13 +217,13 @@ mod tests {
   <NextMarker>abc</NextMarker>
 </EnumerationResults>"#;
         let page = parse_list(xml).expect("valid XML");
-        assert_eq!(page.blobs.len(), 2);
-        assert_eq!(page.blobs[0].name, "t1/$TaskLog/a & b.txt");
-        assert_eq!(page.blobs[0].size, 12);
-        assert_eq!(page.blobs[0].blob_type, Some(BlobType::Append));
-        assert_eq!(page.blobs[0].content_type.as_deref(), Some("text/plain"));
-        assert!(page.blobs[0].last_modified.is_some());
-        assert_eq!(page.blobs[1].name, "t1/odd\0name");
+        assert_eq!(page.objects.len(), 2);
+        assert_eq!(page.objects[0].name, "t1/$TaskLog/a & b.txt");
+        assert_eq!(page.objects[0].size, 12);
+        assert_eq!(page.objects[0].blob_type, Some(BlobType::Append));
+        assert_eq!(page.objects[0].content_type.as_deref(), Some("text/plain"));
+        assert!(page.objects[0].last_modified.is_some());
+        assert_eq!(page.objects[1].name, "t1/odd\0name");
         assert_eq!(page.prefixes, ["t1/$TaskOutput/"]);
         assert_eq!(page.next_marker.as_deref(), Some("abc"));
     }

@@ -75,8 +75,16 @@ pub(crate) fn timestamp(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
-/// The CRC-64/NVME of a file, 16 hex digits; read in chunks.
-pub(crate) fn crc64nvme_file(path: &Path) -> Result<String> {
+/// The CRC-64/NVME of a file, 16 hex digits; read in chunks on a blocking
+/// thread, off the async ones.
+pub(crate) async fn crc64nvme_file(path: &Path) -> Result<String> {
+    let owned = path.to_owned();
+    tokio::task::spawn_blocking(move || crc64nvme_file_blocking(&owned))
+        .await
+        .map_err(|e| Error::io("read", path, std::io::Error::other(e)))?
+}
+
+fn crc64nvme_file_blocking(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
     let mut hasher = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
     let mut buffer = vec![0u8; 256 * 1024];
@@ -138,6 +146,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("a.txt");
         std::fs::write(&path, "abc").expect("write");
-        assert_eq!(crc64nvme_file(&path).expect("hashed"), "05e5cabb3fc1faeb");
+        assert_eq!(
+            crc64nvme_file_blocking(&path).expect("hashed"),
+            "05e5cabb3fc1faeb"
+        );
     }
 }

@@ -120,7 +120,7 @@ impl TaskRunner {
     }
 
     /// Counts the upload of the output rules' files into `progress` (for a
-    /// progress bar; see [`Outputs::with_progress`]). The logs, which are
+    /// progress bar; see [`Outputs::progress`]). The logs, which are
     /// tracked while the command runs, and the manifest are not counted, so
     /// nothing is planned before the command has exited.
     pub fn progress(mut self, progress: Progress) -> Self {
@@ -152,7 +152,7 @@ impl TaskRunner {
             let destination = OutputPath::new(name)?;
             match self
                 .task
-                .track(&OutputKind::TaskLog, path, &destination, options.clone())
+                .track_as(OutputKind::TaskLog, path, &destination, options.clone())
                 .await
             {
                 Ok(tracker) => trackers.push((path.clone(), tracker)),
@@ -190,7 +190,7 @@ impl TaskRunner {
             match tracker.finish().await {
                 Ok(report) => {
                     for blob in report.blobs {
-                        manifest.logs.push(persisted(&path, "TaskLog", blob)?);
+                        manifest.logs.push(persisted(&path, "TaskLog", blob).await?);
                     }
                 }
                 Err(e) => manifest.errors.push(format!("log {}: {e}", path.display())),
@@ -237,7 +237,7 @@ impl TaskRunner {
                             .push(format!("{kind} pattern {shown:?} matched no file"));
                     }
                     for file in report.saved {
-                        match uploaded(&file.source, &file.output) {
+                        match uploaded(&file.source, &file.output).await {
                             Ok(persisted) => manifest.outputs.push(persisted),
                             Err(e) => manifest.errors.push(format!(
                                 "{}: stored, but cannot be read back to record it: {e}",
@@ -255,14 +255,14 @@ impl TaskRunner {
     /// kind), moving files as [`TaskRunner::concurrency`] and
     /// [`TaskRunner::progress`] set.
     fn for_outputs(&self, kind: &OutputKind) -> Outputs {
-        let outputs: Outputs = if kind.is_job_kind() {
-            (*self.task.job()).clone()
+        let outputs = if kind.is_job_kind() {
+            Outputs::from(self.task.job())
         } else {
-            (*self.task).clone()
+            Outputs::from(self.task.clone())
         };
         let outputs = outputs.concurrency(self.concurrency);
         match &self.progress {
-            Some(progress) => outputs.with_progress(progress.clone()),
+            Some(progress) => outputs.progress(progress.clone()),
             None => outputs,
         }
     }
@@ -316,10 +316,10 @@ impl TaskRunner {
 /// meanwhile is refused), so the manifest describes the stored copy even if
 /// the file changes afterwards. A store that records no checksum (the local
 /// directory) has the local file hashed instead.
-fn uploaded(path: &Path, output: &crate::Output) -> Result<PersistedFile> {
+async fn uploaded(path: &Path, output: &crate::Output) -> Result<PersistedFile> {
     let crc64nvme = match output.crc64nvme() {
         Some(crc) => batchout_store::crc64nvme_hex(crc),
-        None => manifest::crc64nvme_file(path)?,
+        None => manifest::crc64nvme_file(path).await?,
     };
     Ok(PersistedFile {
         path: path.to_owned(),
@@ -333,8 +333,9 @@ fn uploaded(path: &Path, output: &crate::Output) -> Result<PersistedFile> {
 
 /// A stored log (an appended blob, which carries no checksum of its own),
 /// with its size and CRC-64/NVME read from the local copy.
-fn persisted(path: &Path, kind: &str, blob: String) -> Result<PersistedFile> {
-    let size = std::fs::metadata(path)
+async fn persisted(path: &Path, kind: &str, blob: String) -> Result<PersistedFile> {
+    let size = tokio::fs::metadata(path)
+        .await
         .map_err(|e| crate::Error::io("read", path, e))?
         .len();
     Ok(PersistedFile {
@@ -342,7 +343,7 @@ fn persisted(path: &Path, kind: &str, blob: String) -> Result<PersistedFile> {
         kind: kind.to_owned(),
         blob,
         size,
-        crc64nvme: manifest::crc64nvme_file(path)?,
+        crc64nvme: manifest::crc64nvme_file(path).await?,
         sha256: None,
     })
 }

@@ -193,9 +193,7 @@ impl Mirror {
             .await;
         match result {
             Err(StoreError::ContainerNotFound { .. }) if !self.container_ready => {
-                self.store
-                    .create_container(&self.at.location.container)
-                    .await?;
+                self.naming.create_container().await?;
                 self.container_ready = true;
                 self.store
                     .append(&self.at.location, data, self.at.stored)
@@ -275,9 +273,7 @@ impl Mirror {
             .await;
         Ok(match put {
             Err(StoreError::ContainerNotFound { .. }) if !self.container_ready => {
-                self.store
-                    .create_container(&self.at.location.container)
-                    .await?;
+                self.naming.create_container().await?;
                 self.container_ready = true;
                 self.store.put(&self.at.location, source, &options).await?
             }

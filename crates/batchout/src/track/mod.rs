@@ -2,7 +2,8 @@
 //! mirrored to an output while it is written, so that what a task printed
 //! survives the node even if the task never finishes.
 //!
-//! [`Outputs::track`] starts a [`Tracker`]; every [`TrackOptions::interval`]
+//! [`crate::TaskOutputs::track`] (or the same method of [`crate::JobOutputs`]
+//! and [`crate::Outputs`]) starts a [`Tracker`]; every [`TrackOptions::interval`]
 //! it stores what the file gained since the last flush, and
 //! [`Tracker::finish`] does a final flush and reports. The rules, which make
 //! sure no byte is lost or stored twice:
@@ -50,32 +51,18 @@ use batchout_naming::{OutputKind, OutputPath};
 
 pub use self::options::{DEFAULT_TRACK_INTERVAL, MIN_TRACK_INTERVAL, TrackOptions, TrackReport};
 pub use self::tracker::Tracker;
-use crate::{Outputs, Result};
+use crate::Result;
+use crate::core::Core;
 
-impl Outputs {
-    /// Starts mirroring the appends of the local file `source` to the output
-    /// `destination` of `kind`, continuing a stored copy the file still begins
-    /// with (see [the module](crate::track)). The file need not exist yet: it
-    /// is empty until it appears.
-    ///
-    /// Call [`Tracker::finish`] when the file is complete: the final flush is
-    /// never left to `Drop`.
-    ///
-    /// # Errors
-    ///
-    /// [`crate::Error::InvalidOption`] for an interval under 1 s;
-    /// [`crate::Error::Naming`] for a kind of the other level or a destination
-    /// that cannot be named; store and file errors while looking for a stored
-    /// copy to continue.
-    pub async fn track(
+impl Core {
+    pub(crate) async fn track(
         &self,
         kind: &OutputKind,
-        source: impl AsRef<Path>,
+        source: &Path,
         destination: &OutputPath,
         options: TrackOptions,
     ) -> Result<Tracker> {
         options.check()?;
-        let source = source.as_ref();
         let mirror = mirror::Mirror::start(self, kind, source, destination, &options).await?;
         Ok(Tracker::start(mirror, source.to_owned(), options.interval))
     }

@@ -17,25 +17,31 @@
 use batchout_naming::{OutputKind, OutputPath};
 use batchout_store::Location;
 
-use crate::{Outputs, Result};
+use crate::Result;
+use crate::core::Core;
 
 /// Names the blobs of one tracked destination.
 #[derive(Debug, Clone)]
 pub(super) struct Naming {
-    outputs: Outputs,
+    outputs: Core,
     kind: OutputKind,
     path: OutputPath,
 }
 
 impl Naming {
     /// Checks that the destination itself can be named.
-    pub(super) fn new(outputs: Outputs, kind: OutputKind, path: OutputPath) -> Result<Self> {
+    pub(super) fn new(outputs: Core, kind: OutputKind, path: OutputPath) -> Result<Self> {
         outputs.location(&kind, &path)?;
         Ok(Self {
             outputs,
             kind,
             path,
         })
+    }
+
+    /// Creates the job's container, recording the job id on it.
+    pub(super) async fn create_container(&self) -> batchout_store::Result<bool> {
+        self.outputs.create_container().await
     }
 
     /// The location of `part` (from 1) of `attempt` (from 1).

@@ -21,7 +21,8 @@ use super::fingerprint::Fingerprint;
 use super::mirror::{Blob, Mirror, Strategy};
 use super::names::Naming;
 use super::source::Source;
-use crate::{Outputs, Result};
+use crate::Result;
+use crate::core::Core;
 
 impl Mirror {
     /// A mirror of `source` at `destination`, continuing what is stored when
@@ -32,14 +33,14 @@ impl Mirror {
     /// [`crate::Error::Naming`] when the destination cannot be named for the
     /// kind; store and file errors.
     pub(super) async fn start(
-        outputs: &Outputs,
+        outputs: &Core,
         kind: &OutputKind,
         source: &Path,
         destination: &OutputPath,
         options: &TrackOptions,
     ) -> Result<Self> {
         let naming = Naming::new(outputs.clone(), kind.clone(), destination.clone())?;
-        let store = outputs.store().clone();
+        let store = outputs.store.clone();
         let capabilities = store.capabilities();
         let strategy = if capabilities.append {
             Strategy::Append {

@@ -17,7 +17,7 @@ use crate::{Error, Result};
 /// Mirrors the appends of a local file to an output, at every interval, until
 /// [`Tracker::finish`].
 ///
-/// Made by [`crate::Outputs::track`]. Dropping a tracker without `finish` stops
+/// Made by [`crate::TaskOutputs::track`]. Dropping a tracker without `finish` stops
 /// its flushes without a final one, as a crash would: the stored copy is then
 /// what the last flush stored, and a later tracker of the same file continues
 /// it.
