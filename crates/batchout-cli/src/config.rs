@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use batchout::{
-    JobId, JobOutputs, NamingError, OutputKind, Outputs, Scope, Store, StoreSettings, TaskId,
+    JobId, JobOutputs, NamingError, OutputKind, Outputs, Scope, Setting, Store, StoreSettings,
+    TaskId,
 };
 
 use crate::cli::{Cli, Target};
@@ -44,7 +45,11 @@ impl Context {
     ) -> anyhow::Result<Self> {
         let store = batchout::open_default_with(store, settings)?;
         let env = |name: &str| from_env(name);
-        let sync = settings.clone().or(StoreSettings::from_env(&env)?).sync();
+        let sync = settings
+            .clone()
+            .or(StoreSettings::from_env(&env)?)
+            .local
+            .sync;
         Ok(Self {
             store,
             progress,
@@ -68,32 +73,27 @@ impl Context {
 }
 
 /// The store flags (`--retries`, `--timeout`, `--deadline`, `--block-size`,
-/// `--block-concurrency`), checked by the parsers of the `BATCHOUT_*`
-/// variables, so both accept the same values; what the flags leave unset comes
-/// from those variables when the store is opened.
+/// `--block-concurrency`), parsed as their `BATCHOUT_*` variables are (by
+/// [`StoreSettings::set`]), so both accept the same values; what the flags
+/// leave unset comes from those variables when the store is opened.
 pub fn store_settings(cli: &Cli) -> anyhow::Result<StoreSettings> {
     let mut settings = StoreSettings::default();
-    let bad = |flag: &str, reason: String| UsageError::new(format!("--{flag}: {reason}"));
-    if let Some(text) = &cli.retries {
-        let attempts = batchout::parse_attempts(text).map_err(|r| bad("retries", r))?;
-        settings = settings.with_attempts(attempts);
-    }
-    if let Some(text) = &cli.timeout {
-        let timeout = batchout::parse_duration(text).map_err(|r| bad("timeout", r))?;
-        settings = settings.with_timeout(timeout);
-    }
-    if let Some(text) = &cli.deadline {
-        let deadline = batchout::parse_duration(text).map_err(|r| bad("deadline", r))?;
-        settings = settings.with_deadline(deadline);
-    }
-    if let Some(text) = &cli.block_size {
-        let size = batchout::parse_block_size(text).map_err(|r| bad("block-size", r))?;
-        settings = settings.with_block_size(size);
-    }
-    if let Some(text) = &cli.block_concurrency {
-        let blocks =
-            batchout::parse_block_concurrency(text).map_err(|r| bad("block-concurrency", r))?;
-        settings = settings.with_block_concurrency(blocks);
+    for (flag, setting, text) in [
+        ("retries", Setting::Attempts, &cli.retries),
+        ("timeout", Setting::Timeout, &cli.timeout),
+        ("deadline", Setting::Deadline, &cli.deadline),
+        ("block-size", Setting::BlockSize, &cli.block_size),
+        (
+            "block-concurrency",
+            Setting::BlockConcurrency,
+            &cli.block_concurrency,
+        ),
+    ] {
+        if let Some(text) = text {
+            settings
+                .set(setting, text)
+                .map_err(|invalid| UsageError::new(format!("--{flag}: {invalid}")))?;
+        }
     }
     Ok(settings)
 }

@@ -32,9 +32,12 @@ impl UsageError {
         Self(message.into())
     }
 
-    /// A naming rule broken by an argument.
+    /// A naming rule broken by an argument, with the command line's way out.
     pub fn from_naming(error: batchout::NamingError) -> Self {
-        Self(error.to_string())
+        match naming_hint(&error) {
+            Some(hint) => Self(format!("{error} ({hint})")),
+            None => Self(error.to_string()),
+        }
     }
 }
 
@@ -72,7 +75,9 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
 }
 
 /// The error and its causes on one line, leaving out a cause whose text the
-/// message already holds (library errors often name their cause themselves).
+/// message already holds (library errors often name their cause themselves),
+/// then what to do about it on the command line, where that is a flag or a
+/// command the library cannot name.
 pub fn describe(error: &anyhow::Error) -> String {
     let mut text = error.to_string();
     for cause in error.chain().skip(1) {
@@ -82,7 +87,57 @@ pub fn describe(error: &anyhow::Error) -> String {
             text.push_str(&shown);
         }
     }
+    if let Some(hint) = error.chain().find_map(command_line_hint) {
+        text.push_str(" (");
+        text.push_str(hint);
+        text.push(')');
+    }
     text
+}
+
+/// The command line's way out of a broken naming rule.
+fn naming_hint(error: &batchout::NamingError) -> Option<&'static str> {
+    match error {
+        batchout::NamingError::InvalidPath { .. } => {
+            Some("save and track name an output with --as DEST")
+        }
+        batchout::NamingError::KindScope {
+            belongs_to: "task", ..
+        } => Some("--task TASK names the task"),
+        _ => None,
+    }
+}
+
+/// The command line's own way out of an error the library reports.
+fn command_line_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use batchout::{NamingError, StoreError};
+    let store = cause.downcast_ref::<StoreError>().or_else(|| {
+        match cause.downcast_ref::<batchout::Error>()? {
+            batchout::Error::Store(e) => Some(e),
+            _ => None,
+        }
+    });
+    let naming = cause.downcast_ref::<NamingError>().or_else(|| {
+        match cause.downcast_ref::<batchout::Error>()? {
+            batchout::Error::Naming(e) => Some(e),
+            _ => None,
+        }
+    });
+    if let Some(e) = store {
+        return match e {
+            StoreError::GaveUp { deadline: None, .. } => Some("--retries N allows more attempts"),
+            StoreError::GaveUp { .. } => Some("--deadline allows more time"),
+            StoreError::ChecksumMismatch { .. } => Some("--no-verify fetches it anyway"),
+            _ => None,
+        };
+    }
+    if let Some(e) = naming {
+        return naming_hint(e);
+    }
+    match cause.downcast_ref::<batchout::Error>()? {
+        batchout::Error::OutputNotFound { .. } => Some("`batchout ls` lists them"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

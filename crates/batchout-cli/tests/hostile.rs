@@ -518,7 +518,7 @@ fn a_sas_without_list_or_write_names_the_letter_it_needs_and_leaves_nothing() {
         1,
         &[
             "the SAS grants 'rcw' but list needs 'l'",
-            "batchout sas --permissions",
+            "permissions racwl",
         ],
     );
     refused(
@@ -798,9 +798,17 @@ fn bad_retry_settings_are_usage_errors_that_say_what_to_write() {
     refused(
         env.cmd(&["--timeout", "30", "ls", "--job", "j"]),
         2,
-        &["--timeout", "write it as 30s"],
+        &["--timeout", "written as 30s"],
     );
+    // A bad variable is as much the user's input as a bad flag.
     let mut from_env = env.cmd(&["ls", "--job", "j"]);
     from_env.env("BATCHOUT_DEADLINE", "soon");
-    refused(from_env, 1, &["BATCHOUT_DEADLINE", "write it as 30s"]);
+    refused(
+        from_env,
+        2,
+        &["BATCHOUT_DEADLINE=\"soon\"", "written as 30s"],
+    );
+    let mut from_env = env.cmd(&["ls", "--job", "j"]);
+    from_env.env("BATCHOUT_BLOCK_SIZE", "huge");
+    refused(from_env, 2, &["BATCHOUT_BLOCK_SIZE=\"huge\"", "from 64KiB"]);
 }

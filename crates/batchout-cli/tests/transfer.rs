@@ -119,10 +119,11 @@ fn bad_block_and_concurrency_values_are_usage_errors_that_say_what_to_write() {
     let mut from_env = env.cmd(&["save", "--job", "j", "a.txt"]);
     from_env.env("BATCHOUT_THREADS", "0");
     refused(from_env, 2, &["BATCHOUT_THREADS", "from 1 to 256"]);
-    // The variable is read when the store is opened, as the retry ones are.
+    // The variable is read when the store is opened, as the retry ones are,
+    // and is a usage error all the same.
     let mut from_env = env.cmd(&["save", "--job", "j", "a.txt"]);
     from_env.env("BATCHOUT_BLOCK_SIZE", "huge");
-    refused(from_env, 1, &["BATCHOUT_BLOCK_SIZE", "8MiB"]);
+    refused(from_env, 2, &["BATCHOUT_BLOCK_SIZE", "8MiB"]);
     assert!(env.stored().is_empty(), "{:?}", env.stored());
 
     // A refused `run` runs nothing.

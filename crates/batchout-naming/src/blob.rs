@@ -40,7 +40,7 @@ impl Scope {
             Self::Job if kind.is_task_kind() => Err(NamingError::KindScope {
                 kind: kind.to_string(),
                 belongs_to: "task",
-                hint: "name the task (--task, or AZ_BATCH_TASK_ID), or use JobOutput or JobPreview",
+                hint: "name the task (AZ_BATCH_TASK_ID in a task), or use JobOutput or JobPreview",
             }),
             Self::Task(_) if kind.is_job_kind() => Err(NamingError::KindScope {
                 kind: kind.to_string(),

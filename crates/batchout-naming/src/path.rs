@@ -95,13 +95,13 @@ impl OutputPath {
         };
         if path.chars().any(char::is_control) {
             return Err(invalid(
-                "it contains a control character, which a blob name cannot hold; rename the file, or give an explicit destination (--as)",
+                "it contains a control character, which a blob name cannot hold; rename the file, or give an explicit destination",
             ));
         }
         let slashed = path.replace('\\', "/");
         if is_absolute(&slashed) {
             return Err(invalid(
-                "an absolute path cannot name an output; give a path relative to the working directory, or an explicit destination (--as)",
+                "an absolute path cannot name an output; give a path relative to the working directory, or an explicit destination",
             ));
         }
         let mut kept: Vec<&str> = Vec::new();
@@ -118,7 +118,7 @@ impl OutputPath {
                 ".." => {
                     if kept.pop().is_none() {
                         return Err(invalid(
-                            "it climbs above its starting folder; give an explicit destination (--as) instead",
+                            "it climbs above its starting folder; give an explicit destination instead",
                         ));
                     }
                 }

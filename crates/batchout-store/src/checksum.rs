@@ -1,5 +1,6 @@
-//! The checksums of uploads and downloads: the one each Azure upload request
-//! carries (`Content-MD5` or `x-ms-content-crc64`), so the service refuses a
+//! The checksums of uploads and downloads: the one each upload request
+//! carries ([`BodyChecksum`]: an MD5 or a CRC-64/NVME, sent as
+//! `Content-MD5` or `x-ms-content-crc64` on Azure), so the service refuses a
 //! body corrupted on the way, and those of a whole blob, kept in its metadata
 //! (CRC-64/NVME always, SHA-256 on request), so a read can be checked end to
 //! end.
@@ -7,7 +8,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use crc_fast::CrcAlgorithm::Crc64Nvme;
-use md5_many::Md5State;
+use md5::Md5;
 use sha2::{Digest, Sha256};
 
 /// Bytes as lowercase hex.
@@ -25,25 +26,25 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// and compares before it stores the body (a mismatch stores nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestChecksum {
-    /// `Content-MD5`: the one the Azurite emulator checks cheaply. One MD5 runs
-    /// near 1 GB/s on a core; the blocks of a large upload are hashed up to 16
-    /// at a time, in SIMD lanes, at up to 6 GB/s (AVX-512).
+    /// `Content-MD5`: the one the Azurite emulator checks cheaply; about a
+    /// CPU-second per GiB (decision 0011).
     Md5,
     /// `x-ms-content-crc64`: the CRC-64/NVME checksum the Blob service
-    /// computes for every block itself (`StorageCrc64` in Microsoft's SDKs). A few hundredths of a CPU-second per GiB (SIMD);
-    /// Azurite computes it slowly, in JavaScript.
+    /// computes for every block itself (`StorageCrc64` in Microsoft's SDKs):
+    /// a few hundredths of a CPU-second per GiB (SIMD). Azurite computes it
+    /// slowly, in JavaScript.
     Crc64,
 }
 
 impl RequestChecksum {
-    /// The header that carries this checksum of `body`, and its value.
-    pub(crate) fn header(self, body: &[u8]) -> (&'static str, String) {
-        self.header_and_crc(body).0
+    /// This checksum of `body`.
+    pub(crate) fn of(self, body: &[u8]) -> BodyChecksum {
+        self.of_with_crc(body).0
     }
 
-    /// As [`RequestChecksum::header`], with the body's CRC-64/NVME when that
-    /// is the checksum computed, so the whole file's can be built from it.
-    pub(crate) fn header_and_crc(self, body: &[u8]) -> ((&'static str, String), Option<u64>) {
+    /// As [`RequestChecksum::of`], with the body's CRC-64/NVME when that is
+    /// the checksum computed, so the whole file's can be built from it.
+    pub(crate) fn of_with_crc(self, body: &[u8]) -> (BodyChecksum, Option<u64>) {
         let mut hasher = self.hasher();
         hasher.update(body);
         hasher.finish()
@@ -52,7 +53,7 @@ impl RequestChecksum {
     /// A hasher of one request's body, fed in pieces.
     pub(crate) fn hasher(self) -> RequestHasher {
         match self {
-            Self::Md5 => RequestHasher::Md5(Md5State::new()),
+            Self::Md5 => RequestHasher::Md5(Md5::new()),
             Self::Crc64 => RequestHasher::Crc64(Box::new(crc_fast::Digest::new(Crc64Nvme))),
         }
     }
@@ -73,13 +74,35 @@ impl RequestChecksum {
     }
 }
 
+/// The checksum of one request's body, which each backend sends in its own
+/// header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyChecksum {
+    /// An MD5.
+    Md5([u8; 16]),
+    /// A CRC-64/NVME.
+    Crc64(u64),
+}
+
+impl BodyChecksum {
+    /// The Blob service's header for it, and its value: `Content-MD5` (the
+    /// MD5, base64), or `x-ms-content-crc64` (the CRC's 8 bytes, least
+    /// significant first, base64).
+    pub(crate) fn azure_header(self) -> (&'static str, String) {
+        match self {
+            Self::Md5(md5) => ("content-md5", BASE64.encode(md5)),
+            Self::Crc64(crc) => ("x-ms-content-crc64", BASE64.encode(crc.to_le_bytes())),
+        }
+    }
+}
+
 /// The [`RequestChecksum`] of one request's body, computed in pieces: a body
 /// read from a file is hashed a slice at a time, while the slice is still in
 /// the processor's cache, instead of in a second pass over all of it.
 pub(crate) enum RequestHasher {
-    /// `Content-MD5`.
-    Md5(Md5State),
-    /// `x-ms-content-crc64`.
+    /// An MD5.
+    Md5(Md5),
+    /// A CRC-64/NVME.
     Crc64(Box<crc_fast::Digest>),
 }
 
@@ -92,23 +115,17 @@ impl RequestHasher {
         }
     }
 
-    /// The header with the body's checksum, and the body's CRC-64/NVME when
-    /// that is the checksum computed (see [`ContentHasher::update_with_crc`]).
-    pub(crate) fn finish(self) -> ((&'static str, String), Option<u64>) {
+    /// The body's checksum, and its CRC-64/NVME when that is the checksum
+    /// computed (see [`ContentHasher::update_with_crc`]).
+    pub(crate) fn finish(self) -> (BodyChecksum, Option<u64>) {
         match self {
-            Self::Md5(md5) => (md5_header(&md5.finalize()), None),
+            Self::Md5(md5) => (BodyChecksum::Md5(md5.finalize().into()), None),
             Self::Crc64(digest) => {
                 let crc = digest.finalize();
-                let header = ("x-ms-content-crc64", BASE64.encode(crc.to_le_bytes()));
-                (header, Some(crc))
+                (BodyChecksum::Crc64(crc), Some(crc))
             }
         }
     }
-}
-
-/// The `Content-MD5` header with an MD5.
-pub(crate) fn md5_header(md5: &[u8; 16]) -> (&'static str, String) {
-    ("content-md5", BASE64.encode(md5))
 }
 
 /// The checksums of a whole blob that a put records in its metadata and a
@@ -276,7 +293,7 @@ mod tests {
 
     #[test]
     fn digests_have_the_usual_text_forms() {
-        let md5 = |body: &[u8]| RequestChecksum::Md5.header(body).1;
+        let md5 = |body: &[u8]| RequestChecksum::Md5.of(body).azure_header().1;
         assert_eq!(md5(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
         assert_eq!(md5(b"abc"), "kAFQmDzST7DWlj99KOF/cg==");
         assert_eq!(
@@ -290,16 +307,19 @@ mod tests {
         // The catalogue's check value of CRC-64/NVME for "123456789".
         let check = 0xae8b_1486_0a79_9888_u64;
         assert_eq!(
-            RequestChecksum::Crc64.header(b"123456789").1,
+            RequestChecksum::Crc64.of(b"123456789").azure_header().1,
             BASE64.encode(check.to_le_bytes())
         );
-        assert_eq!(RequestChecksum::Crc64.header(b"").1, "AAAAAAAAAAA=");
         assert_eq!(
-            RequestChecksum::Crc64.header(b"abc").0,
+            RequestChecksum::Crc64.of(b"").azure_header().1,
+            "AAAAAAAAAAA="
+        );
+        assert_eq!(
+            RequestChecksum::Crc64.of(b"abc").azure_header().0,
             "x-ms-content-crc64"
         );
         assert_eq!(
-            RequestChecksum::Md5.header(b"abc"),
+            RequestChecksum::Md5.of(b"abc").azure_header(),
             ("content-md5", "kAFQmDzST7DWlj99KOF/cg==".to_owned())
         );
         assert_eq!(
@@ -331,7 +351,7 @@ mod tests {
         let mut known = ContentHasher::new(true);
         known.update(b"12");
         for piece in [&b"345"[..], b"", b"67"] {
-            let (_, crc) = RequestChecksum::Crc64.header_and_crc(piece);
+            let (_, crc) = RequestChecksum::Crc64.of_with_crc(piece);
             known.update_with_crc(piece, crc);
         }
         known.update_with_crc(b"8", None);

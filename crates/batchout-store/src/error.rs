@@ -86,6 +86,16 @@ pub enum Error {
         /// The blob name.
         name: String,
     },
+    /// A setting's variable holds what the setting does not take.
+    #[error("{name}={value:?} is not valid; give {expected}")]
+    InvalidSetting {
+        /// The variable, e.g. `BATCHOUT_RETRIES`.
+        name: String,
+        /// Its value.
+        value: String,
+        /// What the setting takes.
+        expected: &'static str,
+    },
     /// A store URL or path that cannot be opened.
     #[error("cannot open store {url:?}: {reason}")]
     InvalidStoreUrl {
@@ -146,6 +156,20 @@ pub enum Error {
         /// What failed (never containing a URL with a secret).
         reason: String,
     },
+    /// A transient failure that lasted: retried until the attempts, or the
+    /// operation's deadline, ran out (see [`crate::RetryPolicy`]).
+    #[error("{last} (gave up after {attempts} attempts in {elapsed}{})", gave_up_why(.deadline.as_deref()))]
+    GaveUp {
+        /// Attempts made in all.
+        attempts: u32,
+        /// How long they took, as people write it.
+        elapsed: String,
+        /// The operation's deadline, when waiting for one more attempt would
+        /// have passed it; `None` when the attempts ran out.
+        deadline: Option<String>,
+        /// The last attempt's error.
+        last: Box<Error>,
+    },
     /// The store's TLS certificate failed verification: not signed by an
     /// authority batchout trusts, or not for the host named. Never retried.
     #[error(
@@ -197,7 +221,7 @@ pub enum Error {
     /// A whole read whose bytes do not have the checksum recorded in the
     /// blob's metadata (see [`crate::GetResult::verified`]).
     #[error(
-        "blob {name:?} read with {algorithm} {actual}, but its metadata records {expected}: the stored copy is corrupt or was changed by another writer; download again, or pass --no-verify to fetch it anyway"
+        "blob {name:?} read with {algorithm} {actual}, but its metadata records {expected}: the stored copy is corrupt or was changed by another writer; download again, or fetch it without verification to take it as it is"
     )]
     ChecksumMismatch {
         /// The blob name.
@@ -234,15 +258,33 @@ pub enum Error {
     },
 }
 
+/// What a [`Error::GaveUp`] says after its count: why it stopped, and which
+/// setting allows more.
+fn gave_up_why(deadline: Option<&str>) -> String {
+    match deadline {
+        Some(deadline) => format!(
+            ": the operation's deadline of {deadline} would pass; allow more with BATCHOUT_DEADLINE"
+        ),
+        None => "; allow more with BATCHOUT_RETRIES".to_owned(),
+    }
+}
+
 impl Error {
     /// Whether the blob or container was not there.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::NotFound { .. } | Self::ContainerNotFound { .. })
+        match self {
+            Self::NotFound { .. } | Self::ContainerNotFound { .. } => true,
+            Self::GaveUp { last, .. } => last.is_not_found(),
+            _ => false,
+        }
     }
 
-    /// Whether trying the same operation again may succeed.
+    /// Whether trying the same operation again may succeed: the condition is
+    /// transient (for [`Error::GaveUp`], it lasted through every retry, but
+    /// may pass later).
     pub fn is_retryable(&self) -> bool {
         match self {
+            Self::GaveUp { last, .. } => last.is_retryable(),
             Self::Service { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
             Self::Unreachable { .. }
             | Self::CorruptedInTransit { .. }

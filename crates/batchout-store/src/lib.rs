@@ -42,11 +42,12 @@ pub mod conformance;
 mod error;
 mod listing;
 mod local;
-mod md5_lanes;
 mod open;
 mod priority;
 mod progress;
 mod read;
+mod remote;
+mod settings;
 mod types;
 
 use std::fmt;
@@ -65,13 +66,13 @@ pub use error::{Error, Result};
 pub use listing::{ContainerInfo, ContainerMetadata, ListOptions, ListPage, ListResult};
 pub use local::{LocalStore, is_local_disk};
 pub use open::{
-    BLOCK_CONCURRENCY_ENV, BLOCK_SIZE_ENV, CHECKSUM_ENV, DEADLINE_ENV, DEFAULT_LOCAL_STORE,
-    IDLE_TIMEOUT_ENV, NICE_ENV, PARALLEL_READS_ENV, RETRIES_ENV, SHA256_ENV, SYNC_ENV,
-    StoreSettings, TIMEOUT_ENV, configured_is_local, open, open_configured, open_configured_with,
-    parse_attempts, parse_block_concurrency, parse_block_size, parse_duration, parse_nice,
+    DEFAULT_LOCAL_STORE, configured_is_local, open, open_configured, open_configured_with,
 };
 pub use progress::{Progress, ProgressSnapshot};
 pub use read::{GetOptions, GetResult, ReadRange};
+pub use remote::TransferOptions;
+pub use remote::retry::RetryPolicy;
+pub use settings::{AzureSettings, EnvLookup, InvalidValue, LocalSettings, Setting, StoreSettings};
 pub use types::{BlobName, BlobType, Location, ObjectMeta, PutOptions, PutSource, SecretUrl};
 
 /// A blob store: containers of named blobs.

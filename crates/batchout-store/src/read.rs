@@ -310,7 +310,10 @@ mod tests {
                 shown.contains(&recorded) && shown.contains("t/$TaskOutput/a.txt"),
                 "{shown}"
             );
-            assert!(shown.contains("--no-verify"), "{shown}");
+            assert!(
+                shown.contains("without verification") && !shown.contains("--"),
+                "{shown}"
+            );
         }
     }
 

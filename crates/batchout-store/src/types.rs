@@ -84,9 +84,9 @@ pub enum PutSource {
     /// A local file, read by the backend in whatever way suits it, never wholly
     /// into memory unless it is small. On Azure it is read in order, one
     /// request's worth at a time (the whole file up to
-    /// [`crate::AzureOptions::single_put_max`], else blocks of
-    /// [`crate::AzureOptions::block_size`]), hashed as it is read (blocks'
-    /// MD5s several at a time, ahead), and refused with
+    /// [`crate::TransferOptions::single_put_max`], else blocks of
+    /// [`crate::TransferOptions::block_size`]), hashed as it is read, and
+    /// refused with
     /// [`crate::Error::SourceChanged`] if it changes meanwhile. The local
     /// directory store copies it.
     File(PathBuf),
@@ -188,7 +188,7 @@ pub struct ObjectMeta {
     pub crc64nvme: Option<u64>,
     /// The SHA-256 of the whole content, lowercase hex, where one is recorded
     /// (`x-ms-meta-sha256`): by puts asked for it
-    /// ([`crate::AzureOptions::sha256`]), and by every put of earlier versions
+    /// ([`crate::TransferOptions::sha256`]), and by every put of earlier versions
     /// of batchout. A read with no CRC-64 to check is checked against it.
     pub sha256: Option<String>,
 }

@@ -28,12 +28,12 @@ fn small_requests(endpoint: &str) -> Arc<dyn Store> {
 fn small_requests_checked_by(endpoint: &str, checksum: Option<RequestChecksum>) -> Arc<dyn Store> {
     let target = from_url(endpoint, &|_| None).expect("the emulator endpoint parses");
     let mut options = AzureOptions::default();
-    options.single_put_max = 1024 * 1024;
-    options.block_size = 256 * 1024;
+    options.transfer.single_put_max = 1024 * 1024;
+    options.transfer.block_size = 256 * 1024;
     options.checksum = checksum;
     // Parallel ranged reads, as on Azure accounts (the emulator's default is
     // one stream), so reads exercise every range and resume.
-    options.parallel_reads = Some(true);
+    options.transfer.parallel_reads = Some(true);
     Arc::new(AzureStore::new(target, options).expect("a client"))
 }
 
@@ -79,8 +79,8 @@ async fn every_upload_request_carries_the_md5_of_its_body() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let small = data(1000, 1);
-    // 11 blocks of 256 KiB, the last of 100 KiB: enough for their MD5s to be
-    // computed in SIMD lanes, on a processor with 8 or more (decision 0009).
+    // 11 blocks of 256 KiB, the last of 100 KiB: each request carries the
+    // MD5 of its own block.
     let large = data(10 * 256 * 1024 + 100 * 1024, 2);
     let path = dir.path().join("large.bin");
     std::fs::write(&path, &large).expect("write");
@@ -262,9 +262,9 @@ async fn puts_asked_for_it_record_the_sha256_too() {
     let target =
         from_url(&azurite.blob_endpoint(), &|_| None).expect("the emulator endpoint parses");
     let mut options = AzureOptions::default();
-    options.single_put_max = 1024 * 1024;
-    options.block_size = 256 * 1024;
-    options.sha256 = true;
+    options.transfer.single_put_max = 1024 * 1024;
+    options.transfer.block_size = 256 * 1024;
+    options.transfer.sha256 = true;
     let store: Arc<dyn Store> = Arc::new(AzureStore::new(target, options).expect("a client"));
     let container = fresh_container(&*store, "sha256").await;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -477,7 +477,7 @@ async fn a_whole_read_is_one_request_up_to_a_block_and_ranges_beyond() {
     // On a path-style endpoint (the emulator) reads default to one stream.
     let target = from_url(&proxy.endpoint_for(&azurite_endpoint()), &|_| None).expect("parses");
     let mut options = AzureOptions::default();
-    options.block_size = block as u64;
+    options.transfer.block_size = block as u64;
     let streaming = AzureStore::new(target, options).expect("a client");
     proxy.reset_stats();
     let location = at(&container, "t/many.bin");

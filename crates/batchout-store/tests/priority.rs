@@ -47,10 +47,10 @@ async fn reader_nice_during_upload(nice: u8) -> Option<i32> {
     let target = from_url(&proxy.endpoint_for(&azurite.blob_endpoint()), &|_| None)
         .expect("the emulator endpoint parses");
     let mut options = AzureOptions::default();
-    options.single_put_max = 256 * 1024;
-    options.block_size = 256 * 1024;
-    options.block_concurrency = 1;
-    options.nice = nice;
+    options.transfer.single_put_max = 256 * 1024;
+    options.transfer.block_size = 256 * 1024;
+    options.transfer.block_concurrency = 1;
+    options.transfer.nice = nice;
     let store: Arc<dyn Store> = Arc::new(AzureStore::new(target, options).expect("a client"));
     let container = fresh_container(&*store, &format!("nice-{nice}")).await;
     let dir = tempfile::tempdir().expect("temp dir");

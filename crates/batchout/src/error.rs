@@ -34,7 +34,7 @@ pub enum Error {
         store: String,
     },
     /// The output asked for does not exist.
-    #[error("no {kind} output {path:?} {owner}; list what exists with `batchout ls`")]
+    #[error("no {kind} output {path:?} {owner}; list what exists")]
     OutputNotFound {
         /// The kind.
         kind: String,
@@ -160,6 +160,7 @@ impl Error {
                 | Self::BadPattern { .. }
                 | Self::DuplicateDestination { .. }
                 | Self::InvalidOption { .. }
+                | Self::Store(StoreError::InvalidSetting { .. })
         )
     }
 

@@ -67,9 +67,8 @@ pub use batchout_store::azure::sas::{
     DEFAULT_EXPIRY as DEFAULT_SAS_EXPIRY, DEFAULT_PERMISSIONS as DEFAULT_SAS_PERMISSIONS,
 };
 pub use batchout_store::{
-    DEFAULT_LOCAL_STORE, Progress, ProgressSnapshot, RequestChecksum, SecretUrl, Store,
-    StoreSettings, configured_is_local, open, parse_attempts, parse_block_concurrency,
-    parse_block_size, parse_duration,
+    DEFAULT_LOCAL_STORE, InvalidValue, Progress, ProgressSnapshot, RequestChecksum, SecretUrl,
+    Setting, Store, StoreSettings, configured_is_local, open,
 };
 pub use core::{DEFAULT_CONCURRENCY, JOB_ID_METADATA};
 pub use error::{Error, Result, StoreError};
@@ -96,14 +95,14 @@ pub fn open_default(explicit: Option<&str>) -> Result<std::sync::Arc<dyn Store>>
     Ok(batchout_store::open_configured(explicit)?)
 }
 
-/// As [`open_default`], with retry settings (from command-line flags, say) that
-/// take precedence over the `BATCHOUT_RETRIES`, `BATCHOUT_TIMEOUT`,
-/// `BATCHOUT_IDLE_TIMEOUT` and `BATCHOUT_DEADLINE` variables.
+/// As [`open_default`], with settings (from command-line flags, say) that
+/// take precedence over their variables (`BATCHOUT_RETRIES` and the others
+/// of [`Setting`]).
 ///
 /// # Errors
 ///
-/// [`StoreError::InvalidStoreUrl`] for a location that cannot be opened, or a
-/// retry variable that is not valid.
+/// [`StoreError::InvalidStoreUrl`] for a location that cannot be opened;
+/// [`StoreError::InvalidSetting`] for a setting's variable that is not valid.
 pub fn open_default_with(
     explicit: Option<&str>,
     settings: &StoreSettings,

@@ -105,7 +105,7 @@ impl Output {
 
     /// The SHA-256 of the content (hex) that the store recorded, where it
     /// recorded one: as [`Output::crc64nvme`], for saves to Azure that asked
-    /// for it (`BATCHOUT_SHA256=1`, [`batchout_store::AzureOptions::sha256`]).
+    /// for it (`BATCHOUT_SHA256=1`, [`batchout_store::TransferOptions::sha256`]).
     pub fn sha256(&self) -> Option<&str> {
         self.meta.sha256.as_deref()
     }

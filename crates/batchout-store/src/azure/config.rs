@@ -7,7 +7,7 @@ use std::fmt;
 use url::Url;
 
 use super::credential::{SasToken, SharedKey, redact_query};
-use crate::{ContainerName, Error, Result};
+use crate::{ContainerName, EnvLookup, Error, Result};
 
 /// The account and key of the storage emulator (Azurite): public, documented,
 /// the same on every machine.
@@ -17,8 +17,10 @@ pub const DEVELOPMENT_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 const DEVELOPMENT_ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
 
-/// How requests are signed.
+/// How requests are signed. More ways will come (Entra ID tokens), so a
+/// `match` on it needs a `_` arm.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Credential {
     /// The account key: every operation, and SAS generation.
     SharedKey(SharedKey),
@@ -31,6 +33,7 @@ pub enum Credential {
 /// A resolved Azure Blob location: the service endpoint, the account, the
 /// credential, and the container when the location is bound to one.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AzureTarget {
     /// The blob service endpoint, without query or trailing `/`
     /// (`https://acct.blob.core.windows.net`, or
@@ -69,9 +72,6 @@ impl fmt::Display for AzureTarget {
         }
     }
 }
-
-/// Reads a variable; tests pass their own.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Whether `text` looks like a connection string rather than a URL or path.
 pub fn is_connection_string(text: &str) -> bool {

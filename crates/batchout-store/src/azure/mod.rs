@@ -7,7 +7,7 @@
 //! condition on every append, per-request retries) and of secrets (a SAS never
 //! reaches a log or an error).
 //!
-//! - Plain saves are block blobs: one Put Blob up to [`AzureOptions::single_put_max`],
+//! - Plain saves are block blobs: one Put Blob up to [`TransferOptions::single_put_max`],
 //!   else blocks uploaded in parallel and committed with Put Block List.
 //! - Appends write append blobs, each Append Block conditioned on the expected
 //!   length (`x-ms-blob-condition-appendpos`).
@@ -23,10 +23,10 @@
 mod client;
 pub mod config;
 pub mod credential;
-mod download;
+mod errors;
 mod read;
+mod request;
 pub mod sas;
-mod tls;
 mod upload;
 mod xml;
 
@@ -41,9 +41,12 @@ use futures::stream::{self, BoxStream};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Response};
 
-pub use self::client::RetryPolicy;
-use self::client::{Client, Payload, Request};
+use self::client::Client;
 use self::config::{AzureTarget, Credential};
+use self::request::Request;
+use crate::remote::TransferOptions;
+use crate::remote::http::Payload;
+pub use crate::remote::retry::RetryPolicy;
 use crate::{
     BlobType, Capabilities, ContainerInfo, ContainerMetadata, ContainerName, Error, GetOptions,
     GetResult, ListOptions, ListPage, Location, ObjectMeta, PutOptions, PutSource, RequestChecksum,
@@ -60,59 +63,21 @@ const MAX_APPEND_BLOCKS: u64 = 50_000;
 /// The most blobs one List Blobs page returns.
 const MAX_PAGE: u32 = 5000;
 
-/// Tuning of transfers.
-#[derive(Debug, Clone)]
+/// How an Azure store moves data: the options every remote store has, and
+/// Azure's own.
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct AzureOptions {
-    /// Files up to this size go in one Put Blob request.
-    pub single_put_max: u64,
-    /// The size of each block of a larger file.
-    pub block_size: u64,
-    /// How many blocks of one file are in flight at once, up or down (1: a
-    /// whole read is one streamed GET).
-    pub block_concurrency: usize,
-    /// Whether whole reads of large blobs go in parallel ranges
-    /// (`block_concurrency` at once) or as one streamed GET; `None` chooses by
-    /// endpoint: one stream for path-style endpoints (the emulator, a single
-    /// Node.js thread for which every ranged request is extra work), parallel
-    /// ranges otherwise (the service spreads them; one TCP stream is limited by
-    /// its round trip).
-    pub parallel_reads: Option<bool>,
+    /// Block sizes, concurrency, parallel reads, checksums recorded, the
+    /// priority of hashing.
+    pub transfer: TransferOptions,
+    /// Retries of transient failures, and timeouts.
+    pub retry: RetryPolicy,
     /// The checksum every upload request carries; `None` chooses by endpoint:
     /// [`RequestChecksum::Md5`] for path-style endpoints (the emulator, which
     /// computes CRC-64 slowly), else [`RequestChecksum::Crc64`] (the Blob
     /// service's own, and some 40 times cheaper for the client than MD5).
     pub checksum: Option<RequestChecksum>,
-    /// Whether puts record the SHA-256 of what they send too
-    /// (`x-ms-meta-sha256`, [`ObjectMeta::sha256`]), beside the CRC-64/NVME
-    /// they always record. Off by default: it costs about half a CPU-second per
-    /// GiB (SHA-NI), where the CRC-64 costs a few hundredths; turn it on for a
-    /// cryptographic digest of every output (to compare with `sha256sum`).
-    pub sha256: bool,
-    /// How much lower than the rest of the process the thread that reads and
-    /// hashes a large file for its blocks runs: a nice value added, 0 (the
-    /// same priority) to 19 (Linux; ignored elsewhere). Hashing is most of an
-    /// upload's CPU (MD5 0.2–1 CPU-second per GiB), so at 10, the
-    /// default, the task and anything else on the node come first when CPUs
-    /// are short; on an idle machine the thread still has a whole core.
-    pub nice: u8,
-    /// Retries of transient failures.
-    pub retry: RetryPolicy,
-}
-
-impl Default for AzureOptions {
-    fn default() -> Self {
-        Self {
-            single_put_max: 32 * 1024 * 1024,
-            block_size: 8 * 1024 * 1024,
-            block_concurrency: 4,
-            parallel_reads: None,
-            checksum: None,
-            sha256: false,
-            nice: crate::priority::DEFAULT_NICE,
-            retry: RetryPolicy::default(),
-        }
-    }
 }
 
 /// A store in Azure Blob Storage (or anything that speaks its REST API, such as
@@ -143,8 +108,11 @@ impl AzureStore {
         } else {
             RequestChecksum::Crc64
         });
-        let parallel_reads = options.parallel_reads.unwrap_or(!target.is_path_style())
-            && options.block_concurrency > 1;
+        let parallel_reads = options
+            .transfer
+            .parallel_reads
+            .unwrap_or(!target.is_path_style())
+            && options.transfer.block_concurrency > 1;
         let client = Client::new(target, options.retry.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -295,7 +263,7 @@ impl AzureStore {
         )
         .query("comp", "appendblock")
         .header("x-ms-blob-condition-appendpos", position.to_string())
-        .checksum_header(self.inner.checksum.header(data))
+        .checksum(self.inner.checksum.of(data))
         .payload(Payload::Bytes(data.clone()));
         let end = position + data.len() as u64;
         let (result, attempts) = self.send_checked(&request).await;

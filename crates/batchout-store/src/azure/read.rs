@@ -33,8 +33,9 @@ use futures::stream::{self, BoxStream};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use reqwest::{Method, Response};
 
-use super::client::Request;
-use super::{AzureStore, content_range, download, meta_from_headers};
+use super::request::Request;
+use super::{AzureStore, content_range, meta_from_headers};
+use crate::remote::resume;
 use crate::{Error, GetOptions, GetResult, Location, ObjectMeta, ReadRange, Result, Store};
 
 /// What `options` asks for.
@@ -157,7 +158,7 @@ async fn whole(
     location: &Location,
     if_match: Option<&str>,
 ) -> Result<GetResult> {
-    let options = &store.inner.options;
+    let options = &store.inner.options.transfer;
     let block = options.block_size.max(1);
     let concurrency = options.block_concurrency.max(1);
     let name = location.name.as_str();
@@ -314,7 +315,8 @@ async fn part(
     collect(streamed(&store, &location, Some(etag), range, response)).await
 }
 
-/// The body of an answer carrying `range`, resumed if it breaks.
+/// The body of an answer carrying `range`, resumed if it breaks (see
+/// `remote::resume`).
 fn streamed(
     store: &AzureStore,
     location: &Location,
@@ -322,15 +324,55 @@ fn streamed(
     range: Range<u64>,
     response: Response,
 ) -> BoxStream<'static, Result<Bytes>> {
-    download::resumable(
-        store.client().clone(),
-        location.container.clone(),
-        location.name.as_str().to_owned(),
-        etag,
-        range,
-        response.bytes_stream(),
-        store.inner.options.retry.clone(),
-    )
+    let rest = Rest {
+        store: store.clone(),
+        location: location.clone(),
+    };
+    let retry = store.client().retry().clone();
+    resume::resumable(rest, etag, range, response.bytes_stream(), retry)
+}
+
+/// The rest of a read of one blob that broke off: a GET of the range on the
+/// version being read (`If-Match`), checked to answer that range.
+struct Rest {
+    store: AzureStore,
+    location: Location,
+}
+
+impl resume::Rest for Rest {
+    fn shown(&self) -> (String, String) {
+        (self.store.to_string(), self.location.to_string())
+    }
+
+    fn fetch(&self, range: Range<u64>, etag: String) -> BoxFuture<'static, Result<resume::Body>> {
+        let (store, location) = (self.store.clone(), self.location.clone());
+        async move {
+            let request = read_request(&location, Some(&etag)).header(
+                "x-ms-range",
+                format!("bytes={}-{}", range.start, range.end - 1),
+            );
+            let response = match store.client().send(&request).await {
+                Err(Error::Service { status: 412, .. }) => {
+                    return Err(Error::ChangedDuringRead {
+                        container: location.container.to_string(),
+                        name: location.name.to_string(),
+                    });
+                }
+                other => other?,
+            };
+            let returned = content_range(response.headers()).map(|(start, end, _)| start..end);
+            if returned != Some(range.clone()) {
+                let what = format!(
+                    "bytes {}-{} (the rest of a read)",
+                    range.start,
+                    range.end - 1
+                );
+                return Err(unexpected(&store, &location, &what));
+            }
+            Ok(response.bytes_stream().boxed())
+        }
+        .boxed()
+    }
 }
 
 /// A range's bytes, gathered as the chunks they came in: copying them into one

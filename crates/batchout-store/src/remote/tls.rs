@@ -26,7 +26,7 @@ use crate::{Error, Result};
 /// [`Error::InvalidStoreUrl`] when no certificate authority can be trusted
 /// (none installed, or an empty `SSL_CERT_FILE`), saying what to install or
 /// set.
-pub(super) fn client_config(endpoint: &Url) -> Result<ClientConfig> {
+pub(crate) fn client_config(endpoint: &Url) -> Result<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions = builder(&provider, endpoint)?;
     let mut config = if endpoint.scheme() == "https" {
@@ -72,7 +72,7 @@ fn untrusting(endpoint: &Url, error: &rustls::Error) -> Error {
 
 /// What the TLS handshake found wrong with the server's certificate, when
 /// that is why the connection failed.
-pub(super) fn certificate_refused(error: &reqwest::Error) -> Option<String> {
+pub(crate) fn certificate_refused(error: &reqwest::Error) -> Option<String> {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         // An io::Error hides what it wraps from source(), and may wrap

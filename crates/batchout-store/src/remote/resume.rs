@@ -1,34 +1,50 @@
-//! Reads that survive a broken connection.
+//! Reads that survive a broken connection, for every remote backend.
 //!
 //! A blob's bytes arrive as one long answer, which a reset connection, a proxy
 //! or a timeout can cut anywhere. Rather than failing (and making the caller
-//! start again from the first byte), the stream asks for the rest,
-//! `Range: bytes=<next>-<last>`, conditioned on the ETag of the first answer
-//! (`If-Match`), and carries on as if nothing happened. The condition keeps
-//! versions apart: a blob replaced meanwhile fails the resumed request (412),
-//! which ends the stream with [`Error::ChangedDuringRead`], never with bytes of
-//! two versions spliced together.
+//! start again from the first byte), the stream asks for the rest of its
+//! range on the version it began reading (its ETag, as `If-Match`), and
+//! carries on as if nothing happened. The condition keeps versions apart: a
+//! blob replaced meanwhile ends the stream with [`Error::ChangedDuringRead`],
+//! never with bytes of two versions spliced together.
 //!
 //! Each resumed request is retried like any other (503s and so on); the stream
 //! gives up after the retry policy's attempts in a row without a byte of
 //! progress.
 
 use std::ops::Range;
-use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
 use futures::{Stream, StreamExt};
-use reqwest::Method;
 
-use super::client::{self, Client, Request, RetryPolicy};
-use crate::{ContainerName, Error, Result};
+use super::http;
+use super::retry::RetryPolicy;
+use crate::{Error, Result};
+
+/// The body of an answer, as it arrives.
+pub(crate) type Body = BoxStream<'static, reqwest::Result<Bytes>>;
+
+/// Where the rest of a read comes from: a backend's ranged, conditioned GET
+/// of one blob.
+pub(crate) trait Rest: Send + Sync + 'static {
+    /// The store as shown (secrets redacted), and the blob, for messages.
+    fn shown(&self) -> (String, String);
+
+    /// The body of bytes `range` of the blob's version `etag`, checked to be
+    /// that range.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ChangedDuringRead`] when the blob is no longer that version;
+    /// an error of the request, already retried.
+    fn fetch(&self, range: Range<u64>, etag: String) -> BoxFuture<'static, Result<Body>>;
+}
 
 /// The state of a resumable read.
-struct Reader {
-    client: Client,
-    container: ContainerName,
-    name: String,
+struct Reader<R> {
+    rest: R,
     /// The version being read; without one, a read cannot be resumed safely.
     etag: Option<String>,
     /// The offset of the next byte expected.
@@ -38,25 +54,21 @@ struct Reader {
     retry: RetryPolicy,
     /// Breaks in a row without a byte of progress.
     failures: u32,
-    body: BoxStream<'static, reqwest::Result<Bytes>>,
+    body: Body,
     done: bool,
 }
 
 /// The bytes `range` of a blob, from the body of the answer that started at
-/// `range.start`, resumed when it breaks.
-pub(super) fn resumable(
-    client: Client,
-    container: ContainerName,
-    name: String,
+/// `range.start`, resumed from `rest` when it breaks.
+pub(crate) fn resumable<R: Rest>(
+    rest: R,
     etag: Option<String>,
     range: Range<u64>,
     body: impl Stream<Item = reqwest::Result<Bytes>> + Send + 'static,
     retry: RetryPolicy,
 ) -> BoxStream<'static, Result<Bytes>> {
     let reader = Reader {
-        client,
-        container,
-        name,
+        rest,
         etag,
         next: range.start,
         end: range.end,
@@ -71,7 +83,7 @@ pub(super) fn resumable(
     }))
 }
 
-impl Reader {
+impl<R: Rest> Reader<R> {
     /// The next chunk, resuming as often as needed; `None` at the end.
     async fn next_chunk(&mut self) -> Option<Result<Bytes>> {
         loop {
@@ -97,7 +109,7 @@ impl Reader {
                     return None;
                 }
                 None => "the answer ended early".to_owned(),
-                Some(Err(e)) => client::describe(&e),
+                Some(Err(e)) => http::describe(&e),
             };
             if let Err(e) = self.resume(cause).await {
                 self.done = true;
@@ -118,76 +130,22 @@ impl Reader {
                 self.failures - 1
             )));
         }
-        tracing::debug!(
-            blob = %format!("{}/{}", self.container, self.name),
-            at = self.next,
-            %cause,
-            "the read broke off; resuming"
-        );
-        let wait = wait_before(&self.retry, self.failures);
+        tracing::debug!(blob = %self.rest.shown().1, at = self.next, %cause, "the read broke off; resuming");
+        let wait = self.retry.resume_wait(self.failures);
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        let request = Request::new("read", Method::GET, &self.container, Some(&self.name))
-            .header(
-                "x-ms-range",
-                format!("bytes={}-{}", self.next, self.end - 1),
-            )
-            .header("if-match", etag);
-        let response = match self.client.send(&request).await {
-            Ok(response) => response,
-            Err(Error::Service { status: 412, .. }) => {
-                return Err(Error::ChangedDuringRead {
-                    container: self.container.to_string(),
-                    name: self.name.clone(),
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        let returned = super::content_range(response.headers());
-        if !matches!(returned, Some((start, end, _)) if start == self.next && end == self.end) {
-            return Err(self.broken(format!(
-                "{cause}, and the service did not answer the request for the rest with bytes {}-{}",
-                self.next,
-                self.end - 1
-            )));
-        }
-        self.body = response.bytes_stream().boxed();
+        self.body = self.rest.fetch(self.next..self.end, etag).await?;
         Ok(())
     }
 
     fn broken(&self, reason: String) -> Error {
+        let (store, target) = self.rest.shown();
         Error::Unreachable {
-            store: self.client.shown().to_owned(),
+            store,
             operation: "read",
-            target: format!("{}/{}", self.container, self.name),
+            target,
             reason,
         }
-    }
-}
-
-/// The wait before the `n`th resume in a row (none before the first: a broken
-/// connection is usually no sign of a busy service).
-fn wait_before(retry: &RetryPolicy, n: u32) -> Duration {
-    if n <= 1 {
-        return Duration::ZERO;
-    }
-    retry
-        .base_delay
-        .saturating_mul(1 << (n - 2).min(16))
-        .min(retry.max_delay)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_first_resume_is_at_once_and_later_ones_back_off() {
-        let retry = RetryPolicy::default();
-        assert_eq!(wait_before(&retry, 1), Duration::ZERO);
-        assert_eq!(wait_before(&retry, 2), retry.base_delay);
-        assert_eq!(wait_before(&retry, 3), retry.base_delay * 2);
-        assert_eq!(wait_before(&retry, 40), retry.max_delay);
     }
 }
