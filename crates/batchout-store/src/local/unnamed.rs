@@ -51,9 +51,9 @@ use rustix::io::Errno;
 use tempfile::TempPath;
 
 use super::LocalStore;
+use super::copy::{RECHECK_AFTER_BYTES, fill};
 use super::meta::object_meta;
 use super::paths::segments;
-use super::write::{RECHECK_AFTER_BYTES, fill};
 use crate::{Error, Location, ObjectMeta, PutSource, Result};
 
 /// Whether the machine can take this path: `/proc` is there (looked at once),
