@@ -1,12 +1,12 @@
 //! The `Content-MD5`s of a file's next blocks, computed together in SIMD
 //! lanes.
 //!
-//! One MD5 cannot run much faster than 1 GB/s on a core: each 64-byte step
-//! needs the result of the one before. Independent MD5s can share a core, one
-//! in each lane of its vector registers ([`md5_many`]). On the bench's machine
-//! (AMD EPYC, AVX-512), 16 blocks hashed together ran at 6.0 GB/s and 8 at
-//! 3.0 GB/s, against 0.99 GB/s for one at a time and 0.78 GB/s for the `md-5`
-//! crate.
+//! One MD5 cannot be made much faster on a core: each 64-byte step needs the
+//! result of the one before. Independent MD5s can share a core, one in each
+//! lane of its vector registers ([`md5_many`]), and together they go several
+//! times as fast as one at a time, the more so the more lanes there are
+//! ([decision 0009](../../../../docs/decisions/0009-md5-in-lanes.md) has the
+//! figures).
 //!
 //! So a large upload that sends `Content-MD5` reads its file twice
 //! ([decision 0009](../../../../docs/decisions/0009-md5-in-lanes.md)):
@@ -31,8 +31,8 @@ use md5_many::{Md5Many, Md5State};
 pub(crate) const WINDOW_MAX: u64 = 256 * 1024 * 1024;
 
 /// The fewest blocks worth hashing together. Four lanes (SSE, NEON) gained
-/// under 10% over one MD5 on the bench's machine: not enough to pay for
-/// reading every byte twice.
+/// too little over one MD5 to pay for reading every byte twice (decision
+/// 0009, `docs/decisions/0009-md5-in-lanes.md`, has the figures).
 const MIN_LANES: usize = 8;
 
 /// How much of each block is read before the group's lanes are fed: the
