@@ -15,13 +15,12 @@ const MAX_THREADS: usize = 256;
 ///
 /// One thread is the default for remote stores on small machines because there
 /// handing every network read from the thread that received it to another cost
-/// more than the second thread gave: a 1 GiB download from Azurite on 2 cores
-/// took 0.48 CPU-seconds on one thread against 0.77 on two, in the same time
-/// (and 1 GiB up, 2,000 small files up and down no more). The local store
-/// keeps two: saving 2,000 small files into it took 0.25 s on one thread
-/// against 0.19 s on two, the walk and the copies' bookkeeping then sharing one
-/// thread. On larger machines the threads let TLS and HTTP framing of many
-/// transfers spread over the cores.
+/// more CPU than the second thread gave, and saved no time. The local store
+/// keeps two: saving many small files into it is slower when the walk and the
+/// copies' bookkeeping share one thread. On larger machines the threads let
+/// TLS and HTTP framing of many transfers spread over the cores. Decision 0006
+/// (`docs/decisions/0006-transfer-patterns.md`, "The async runtime's threads")
+/// has the figures.
 ///
 /// # Errors
 ///

@@ -26,13 +26,15 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// and compares before it stores the body (a mismatch stores nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestChecksum {
-    /// `Content-MD5`: the one the Azurite emulator checks cheaply; about a
-    /// CPU-second per GiB (decision 0011).
+    /// `Content-MD5`: the one the Azurite emulator checks cheaply. One MD5 is
+    /// computed step after step, on one core (decision 0011 says why no
+    /// faster way is kept, and decision 0009 has the figures).
     Md5,
     /// `x-ms-content-crc64`: the CRC-64/NVME checksum the Blob service
-    /// computes for every block itself (`StorageCrc64` in Microsoft's SDKs):
-    /// a few hundredths of a CPU-second per GiB (SIMD). Azurite computes it
-    /// slowly, in JavaScript.
+    /// computes for every block itself (`StorageCrc64` in Microsoft's SDKs).
+    /// Far cheaper than MD5 for the client (SIMD); Azurite computes it slowly,
+    /// in JavaScript (decision 0006, `docs/decisions/0006-transfer-patterns.md`,
+    /// has the figures).
     Crc64,
 }
 
@@ -130,8 +132,10 @@ impl RequestHasher {
 
 /// The checksums of a whole blob that a put records in its metadata and a
 /// read checks: its CRC-64/NVME always (the polynomial of Azure's
-/// `x-ms-content-crc64` and of S3's full-object `CRC64NVME`: tens of GB/s on
-/// one core), its SHA-256 only when asked for (about 2 GB/s with SHA-NI).
+/// `x-ms-content-crc64` and of S3's full-object `CRC64NVME`, cheap enough to
+/// compute on every transfer), its SHA-256 only when asked for (a
+/// cryptographic hash, far dearer). Decision 0007
+/// (`docs/decisions/0007-whole-content-checksum.md`) has the figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ContentChecksums {
     /// The CRC-64/NVME of the content.
@@ -246,8 +250,10 @@ const X_POW_2K: [u64; 67] = {
 /// The CRC-64/NVME of `a` followed by `b`, from the CRC of each and `b`'s
 /// length, as zlib's `crc32_combine` does: `crc_a` times x^(8 × `len_b`)
 /// modulo the polynomial, plus `crc_b`. About 60 multiplications of 64 steps,
-/// where `crc_fast::checksum_combine` squares 64×64 matrices: 236 µs a call
-/// against a few µs, which for 8 MiB blocks is as long as their CRC takes.
+/// where `crc_fast::checksum_combine` squares 64×64 matrices, which for 8 MiB
+/// blocks took as long as their CRC itself (decision 0007,
+/// `docs/decisions/0007-whole-content-checksum.md`, amended 2026-11-25, has
+/// the figures).
 fn crc64nvme_combine(crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
     let mut shift = 1 << 63; // x^0
     let mut bits = len_b;

@@ -18,8 +18,9 @@ use crate::{Error, Result};
 const WRITE_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Bytes gathered before they are handed to the writer thread, so it wakes
-/// once per batch rather than once per network read (measured on a 1 GiB
-/// download: 15,500 futex calls with a hand-off per chunk).
+/// once per batch rather than once per network read: network reads are many
+/// and small, and each hand-off wakes a thread (decision 0006,
+/// `docs/decisions/0006-transfer-patterns.md`, has the figures).
 const WRITE_BATCH_BYTES: usize = 1024 * 1024;
 
 /// Where a download goes.
@@ -69,11 +70,12 @@ pub(crate) async fn write_atomically(
 
 /// [`write_atomically`] on a local disk: each chunk is written as it arrives,
 /// on the async thread. A write there is a copy into the page cache, cheaper
-/// than handing the chunk to another thread and waking it. On 2 cores beside
-/// Azurite, a 1 GiB download took 0.875 s and 0.39 CPU-seconds this way,
-/// against 1.15 s and 0.56 with a writer thread, and curl's 0.88 s and 0.70
-/// (decision 0006, amended 2026-11-25). Only a sync, which waits for the
-/// disk, goes to a blocking thread.
+/// than handing the chunk to another thread and waking it: this way a
+/// download takes less time and less CPU than with a writer thread, and is
+/// as fast as curl (decision 0006,
+/// `docs/decisions/0006-transfer-patterns.md`, amended 2026-11-25, has the
+/// figures). Only a sync, which waits for the disk, goes to a blocking
+/// thread.
 async fn write_here(
     target: Target,
     mut stream: BoxStream<'static, StoreResult<Bytes>>,

@@ -4,9 +4,10 @@
 //! eight puts in flight the pool keeps dozens of threads that sleep and wake
 //! in turn. A lane queues the work instead and lets at most a few loops run
 //! it, each taking the next job until none is left, so a busy lane runs job
-//! after job on threads that stay awake. In W5 (2,000 puts of 64 KiB, see
-//! ADR 0005) that halves the context switches and takes about a fifth off the
-//! wall time.
+//! after job on threads that stay awake. For many small puts that means far
+//! fewer context switches and less wall time; ADR 0005
+//! (`docs/decisions/0005-local-store-durability.md`, "Figures") has the W5
+//! figures.
 
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};

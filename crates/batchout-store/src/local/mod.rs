@@ -18,11 +18,13 @@
 //! Azure backend, this one does not detect it.)
 //!
 //! Modules: `paths` maps names to paths and refuses unsafe ones; `write`
-//! creates containers, puts and deletes; `append` appends; `read` gets and
-//! heads; `list` lists; `meta` turns file metadata into [`ObjectMeta`]; `disk`
-//! tells a local disk from a network file system; `lane` runs puts on a few
-//! long-lived loops rather than one blocking task each; `unnamed` (Linux)
-//! puts with fewer steps, through a handle on the blob's folder.
+//! creates containers, puts and deletes; `copy` fills a put's copy of a blob
+//! from its source; `append` appends; `read` gets and heads; `list` lists;
+//! `meta` turns file metadata into [`ObjectMeta`]; `disk` tells a local disk
+//! from a network file system; `lane` runs puts on a few long-lived loops
+//! rather than one blocking task each; `unnamed` (Linux) puts with fewer
+//! steps, through a handle on the blob's folder. Dependencies among the put
+//! modules point one way: `write` → `unnamed` → `copy`, and `write` → `copy`.
 //!
 //! Symbolic links are never followed below the root. On a Linux local disk a
 //! put opens the blob's folder with `openat2(RESOLVE_BENEATH |
@@ -37,6 +39,7 @@
 
 mod append;
 mod containers;
+mod copy;
 mod disk;
 mod lane;
 mod list;

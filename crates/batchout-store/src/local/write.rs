@@ -13,12 +13,13 @@
 //! the folders it leaves empty, so folders exist only while they hold blobs.
 
 use std::fs::{self, File, Metadata};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use tempfile::{NamedTempFile, TempPath};
 
 use super::LocalStore;
+use super::copy::{RECHECK_AFTER_BYTES, fill};
 use super::meta::object_meta;
 use super::paths::{Entry, Parents, Probe, conflict, map_io};
 #[cfg(target_os = "linux")]
@@ -27,10 +28,6 @@ use crate::{ContainerName, Error, Location, ObjectMeta, PutSource, Result};
 
 /// How often a put retries when a concurrent delete removed its folder.
 const PUT_ATTEMPTS: usize = 3;
-
-/// From this size on, a put looks at the folders on the way to its blob again
-/// once its copy is made, before renaming it into place.
-pub(super) const RECHECK_AFTER_BYTES: u64 = 1024 * 1024;
 
 impl LocalStore {
     pub(super) fn create_container_blocking(&self, container: &ContainerName) -> Result<bool> {
@@ -247,55 +244,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Why a copy could not be filled: its source (an error that says so), or
-/// the copy itself.
-pub(super) enum Filled {
-    Source(Error),
-    Copy(io::Error),
-}
-
-impl Filled {
-    /// The error to report, naming `copy` (where the copy goes) when it was
-    /// the copy that failed.
-    pub(super) fn of_copy_at(self, copy: impl AsRef<Path>) -> Error {
-        match self {
-            Self::Source(err) => err,
-            Self::Copy(err) => Error::io("write", copy.as_ref(), err),
-        }
-    }
-}
-
-/// Writes the source into `copy`, and syncs its data if asked.
-pub(super) fn fill(copy: &mut File, source: PutSource, sync: bool) -> Result<(), Filled> {
-    match source {
-        PutSource::Bytes(bytes) => copy.write_all(&bytes).map_err(Filled::Copy)?,
-        PutSource::File(path) => {
-            let mut file = open_source(&path).map_err(Filled::Source)?;
-            // On Linux, std's copy between two files uses copy_file_range.
-            io::copy(&mut file, copy).map_err(Filled::Copy)?;
-        }
-    }
-    // `sync_data` is enough: the name comes after, and what `sync_data`
-    // leaves out (times) is not what makes a blob whole.
-    if sync {
-        copy.sync_data().map_err(Filled::Copy)?;
-    }
-    Ok(())
-}
-
-/// Opens the file of a [`PutSource::File`].
-fn open_source(path: &Path) -> Result<File> {
-    let file = File::open(path).map_err(|err| Error::io("read", path, err))?;
-    let meta = file
-        .metadata()
-        .map_err(|err| Error::io("read", path, err))?;
-    if meta.is_dir() {
-        let err = io::Error::new(io::ErrorKind::IsADirectory, "it is a folder, not a file");
-        return Err(Error::io("read", path, err));
-    }
-    Ok(file)
-}
-
 /// Creates the missing folders above a blob, the first `existing` being there.
 /// Returns those it created, deepest last; on failure it removes them again.
 pub(super) fn create_parents(
@@ -346,6 +294,9 @@ pub(super) fn remove_empty(created: &[PathBuf]) {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(target_os = "linux")]
+    use std::io::Write;
+
     use super::*;
     use crate::{BlobName, ContainerName};
 
