@@ -98,6 +98,23 @@ pub fn store_settings(cli: &Cli) -> anyhow::Result<StoreSettings> {
     Ok(settings)
 }
 
+/// A flush interval (`--interval`): a duration of at least
+/// [`batchout::track::MIN_TRACK_INTERVAL`].
+pub fn interval(text: &str) -> anyhow::Result<std::time::Duration> {
+    let interval = humantime::parse_duration(text.trim()).map_err(|e| {
+        UsageError::new(format!(
+            "--interval {text:?} is not a duration ({e}); write it as 15s, 1s or 2m"
+        ))
+    })?;
+    if interval < batchout::track::MIN_TRACK_INTERVAL {
+        return Err(UsageError::new(format!(
+            "--interval {text:?} is shorter than 1s; flushing more often costs requests without making the copy safer"
+        ))
+        .into());
+    }
+    Ok(interval)
+}
+
 /// How many files move at once: `--concurrency`, else `BATCHOUT_CONCURRENCY`,
 /// else [`batchout::DEFAULT_CONCURRENCY`]; a whole number, 1 or more.
 pub fn concurrency(flag: Option<&str>) -> anyhow::Result<usize> {

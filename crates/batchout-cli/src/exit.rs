@@ -60,6 +60,9 @@ pub fn code_for(error: &anyhow::Error) -> u8 {
         {
             return USAGE;
         }
+        if let Some(batchout::StoreError::InvalidSetting { .. }) = cause.downcast_ref() {
+            return USAGE;
+        }
     }
     FAILURE
 }

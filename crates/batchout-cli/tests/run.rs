@@ -294,7 +294,28 @@ fn usage_errors_are_reported_before_anything_runs() {
     .stderr(predicate::str::contains(
         "is an upload condition, not a kind",
     ));
+    let short = &["run", "--job", "j", "--task", "t", "--interval", "500ms"];
+    env.cmd(&[&short[..], &["--", "sh", "-c", "touch ran"]].concat())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("shorter than 1s"));
     assert!(!env.path().join("ran").exists(), "the command did not run");
+}
+
+#[test]
+fn a_command_that_cannot_start_exits_as_a_shell_does() {
+    let env = Env::new();
+    let run = |program: &str| {
+        let mut cmd = env.cmd(&["run", "--job", "j", "--task", "t", "--", program]);
+        cmd.assert()
+    };
+    run("/no/such/program")
+        .code(127)
+        .stderr(predicate::str::contains("cannot start /no/such/program"));
+    let not_executable = env.write("plain.txt", "not a program\n");
+    run(not_executable.to_str().expect("utf-8"))
+        .code(126)
+        .stderr(predicate::str::contains("plain.txt"));
 }
 
 #[test]

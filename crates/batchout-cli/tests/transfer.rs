@@ -88,8 +88,8 @@ fn bad_block_and_concurrency_values_are_usage_errors_that_say_what_to_write() {
         env.cmd(&args)
     };
     for (flag, value, says) in [
-        ("--block-size", "1k", "give 64KiB to 4000MiB"),
-        ("--block-size", "8XB", "as in 8MiB"),
+        ("--block-size", "1k", "from 64KiB to 4000MiB"),
+        ("--block-size", "8XB", "with KiB, MiB or GiB (8MiB)"),
         ("--block-concurrency", "0", "from 1 to 64"),
         ("--block-concurrency", "65", "from 1 to 64"),
     ] {

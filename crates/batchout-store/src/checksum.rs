@@ -27,7 +27,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestChecksum {
     /// `Content-MD5`: the one the Azurite emulator checks cheaply. One MD5 is
-    /// computed step after step, on one core (decision 0011 says why no
+    /// computed step after step, on one core (decision 0012 says why no
     /// faster way is kept, and decision 0009 has the figures).
     Md5,
     /// `x-ms-content-crc64`: the CRC-64/NVME checksum the Blob service

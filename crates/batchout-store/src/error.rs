@@ -246,7 +246,7 @@ pub enum Error {
         name: String,
     },
     /// A local file operation failed.
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}")]
     Io {
         /// What was being done, e.g. "read".
         action: &'static str,

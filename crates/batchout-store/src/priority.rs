@@ -3,7 +3,7 @@
 //! first (ADR 0008). On an idle machine a lowered thread still runs at full
 //! speed: a nice value only orders threads that want the same CPU.
 
-/// The nice value added by default (see [`crate::AzureOptions::nice`]).
+/// The nice value added by default (see [`crate::TransferOptions::nice`]).
 pub(crate) const DEFAULT_NICE: u8 = 10;
 
 /// The most that can be added: Linux's lowest priority is nice 19.

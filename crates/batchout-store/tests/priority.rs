@@ -1,5 +1,5 @@
 //! The thread that reads and hashes a large upload runs below the rest of the
-//! process, by what `AzureOptions::nice` says (Linux: nice values are per
+//! process, by what `TransferOptions::nice` says (Linux: nice values are per
 //! thread there), watched in `/proc` while a real upload to Azurite is slowed
 //! by the fault proxy.
 #![cfg(target_os = "linux")]

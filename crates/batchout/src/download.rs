@@ -470,7 +470,8 @@ mod tests {
             let to = Target::File(dest.path().join("a"));
             let ok = chunks(vec![Ok(Bytes::from_static(b"abc"))]);
             let err = write(way, to, ok, None).await.unwrap_err();
-            assert!(err.to_string().contains("directory"), "{way:?}: {err}");
+            let shown = err.described();
+            assert!(shown.contains("directory"), "{way:?}: {shown}");
         }
     }
 

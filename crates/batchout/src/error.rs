@@ -54,6 +54,16 @@ pub enum Error {
         /// What it names, e.g. "the job".
         names: &'static str,
     },
+    /// The command to run could not be started: not found, or not
+    /// executable.
+    #[error("cannot start {program}; check the command's name and that it is executable")]
+    CannotStart {
+        /// The program.
+        program: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
     /// A local file to save is missing, unreadable or not a regular file.
     #[error("cannot save {path}: {reason}")]
     BadSource {
@@ -118,18 +128,18 @@ pub enum Error {
     /// A tracked file could not be stored completely: the first failure of its
     /// flushes. Bytes the file gained may be missing from the stored copy; run
     /// the task again, or save the file once it is complete.
-    #[error("cannot store what {path} gained into {blob}: {cause}")]
+    #[error("cannot store what {path} gained into {blob}")]
     Track {
         /// The local file.
         path: PathBuf,
         /// The blob being written.
         blob: String,
-        /// The cause, in the message too (shared: a tracker keeps the first
-        /// for its final report).
+        /// The cause (shared: a tracker keeps the first for its final report).
+        #[source]
         cause: Arc<Error>,
     },
     /// A local file operation failed.
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}")]
     Io {
         /// What was being done.
         action: &'static str,
@@ -142,6 +152,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// The message and the messages of its causes, on one line: what a log
+    /// or a report that shows only text should hold. A cause whose text the
+    /// message already holds is not repeated.
+    pub fn described(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let shown = cause.to_string();
+            if !text.contains(&shown) {
+                text.push_str(": ");
+                text.push_str(&shown);
+            }
+            source = cause.source();
+        }
+        text
+    }
+
     /// Whether the output, job or blob asked for was not there.
     pub fn is_not_found(&self) -> bool {
         match self {

@@ -422,7 +422,7 @@ async fn a_failing_flush_is_retried_and_still_reported_by_finish(case: Case) {
     assert_eq!(case.blob("stdout.txt").await, Some(bytes.clone()));
     let err = tracker.finish().await.expect_err("the failure is reported");
     assert!(matches!(err, Error::Track { .. }), "{err:?}");
-    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert!(err.described().contains("injected failure"), "{err:?}");
     assert_eq!(
         case.blob("stdout.txt").await,
         Some(bytes),

@@ -48,11 +48,7 @@ pub async fn run(context: &Context, request: RunRequest<'_>) -> anyhow::Result<u
         .iter()
         .map(|r| r.parse::<OutputRule>())
         .collect::<Result<Vec<_>, _>>()?;
-    let interval = humantime::parse_duration(interval).map_err(|e| {
-        UsageError::new(format!(
-            "--interval {interval:?} is not a duration ({e}); write it as 15s or 1m"
-        ))
-    })?;
+    let interval = config::interval(interval)?;
     let task_dir = std::env::var_os(TASK_DIR_ENV)
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
@@ -69,7 +65,20 @@ pub async fn run(context: &Context, request: RunRequest<'_>) -> anyhow::Result<u
     if let Some(progress) = meter.progress() {
         runner = runner.progress(progress);
     }
-    let report = runner.run().await?;
+    let report = match runner.run().await {
+        Ok(report) => report,
+        Err(batchout::Error::CannotStart { program, source }) => {
+            eprintln!("error: cannot start {}: {source}", program.display());
+            // As shells do: 127 for a command not found, 126 for one that
+            // cannot be run.
+            return Ok(if source.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     meter.finish();
     let manifest = &report.manifest;
     for warning in &manifest.warnings {

@@ -48,12 +48,7 @@ pub async fn track(
         }
     }
     .map_err(config::naming)?;
-    let interval = humantime::parse_duration(request.interval).map_err(|e| {
-        UsageError::new(format!(
-            "--interval {:?} is not a duration ({e}); write it as 15s, 1s or 2m",
-            request.interval
-        ))
-    })?;
+    let interval = config::interval(request.interval)?;
     let Some((program, args)) = request.command.split_first() else {
         return Err(UsageError::new(
             "no command to run: give it after --, as in `track FILE -- CMD ARGS…`",
@@ -77,7 +72,7 @@ pub async fn track(
         Err(e) => {
             let tracked = tracker.finish().await;
             if let Err(e) = tracked {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", exit::describe(&e.into()));
             }
             eprintln!("error: cannot run {}: {e}", program.to_string_lossy());
             // As shells do: 127 for a command not found, 126 for one that
@@ -94,7 +89,7 @@ pub async fn track(
     let (code, report) = match tracker.finish().await {
         Ok(report) => (code, Some(report)),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", exit::describe(&e.into()));
             (
                 if code == exit::SUCCESS {
                     exit::PERSIST_FAILED

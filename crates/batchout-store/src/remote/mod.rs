@@ -31,10 +31,9 @@ pub struct TransferOptions {
     pub parallel_reads: Option<bool>,
     /// Whether puts record the SHA-256 of what they send too
     /// ([`crate::ObjectMeta::sha256`]), beside the CRC-64/NVME they always
-    /// record. Off by default: it costs about half a CPU-second per GiB,
-    /// where the CRC-64 costs a few hundredths (decision 0007); turn it on
-    /// for a cryptographic digest of every output (to compare with
-    /// `sha256sum`).
+    /// record. Off by default: a cryptographic hash costs the client many
+    /// times the CRC (decision 0007 has the figures); turn it on for a digest
+    /// of every output to compare with `sha256sum`.
     pub sha256: bool,
     /// How much lower than the rest of the process the thread that reads and
     /// hashes a large file for its blocks runs: a nice value added, 0 (the

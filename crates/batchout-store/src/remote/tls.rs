@@ -3,8 +3,9 @@
 //! One configuration is built per store and shared by its HTTP clients, so
 //! the system's certificate authorities are read and parsed once per command,
 //! not once per client. It uses *ring* for its cryptography. reqwest's default,
-//! aws-lc-rs, seeds its random generator with CPU jitter entropy: about 20 ms
-//! of CPU, 70% of a small HTTPS command (`perf`), where *ring* asks the kernel.
+//! aws-lc-rs, seeds its random generator with CPU jitter entropy, most of the
+//! CPU of a small HTTPS command, where *ring* asks the kernel (decision 0010
+//! has the figures).
 //! Certificates are verified as reqwest does by default
 //! (`rustls-platform-verifier`: on Linux, the system's authorities, or those
 //! `SSL_CERT_FILE` / `SSL_CERT_DIR` name).

@@ -82,9 +82,9 @@ pub(crate) fn start(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::BadSource {
-            path: PathBuf::from(program),
-            reason: format!("cannot start the command: {e}"),
+        .map_err(|source| Error::CannotStart {
+            program: PathBuf::from(program),
+            source,
         })?;
     let mut pumps = Vec::new();
     if let Some(out) = child.stdout.take() {
@@ -216,8 +216,9 @@ mod tests {
             })
             .unwrap_err();
         assert!(
-            err.to_string().contains("cannot start the command"),
-            "{err}"
+            matches!(&err, Error::CannotStart { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+            "{err:?}"
         );
+        assert!(err.described().contains("/no/such/program"), "{err:?}");
     }
 }

@@ -156,7 +156,11 @@ impl TaskRunner {
                 .await
             {
                 Ok(tracker) => trackers.push((path.clone(), tracker)),
-                Err(e) => errors.push(format!("log {}: cannot track it: {e}", path.display())),
+                Err(e) => errors.push(format!(
+                    "log {}: cannot track it: {}",
+                    path.display(),
+                    e.described()
+                )),
             }
         }
 
@@ -193,7 +197,11 @@ impl TaskRunner {
                         manifest.logs.push(persisted(&path, "TaskLog", blob).await?);
                     }
                 }
-                Err(e) => manifest.errors.push(format!("log {}: {e}", path.display())),
+                Err(e) => {
+                    manifest
+                        .errors
+                        .push(format!("log {}: {}", path.display(), e.described()))
+                }
             }
         }
         self.upload_outputs(exit, &mut manifest).await;
@@ -246,7 +254,9 @@ impl TaskRunner {
                         }
                     }
                 }
-                Err(e) => manifest.errors.push(format!("{kind} outputs: {e}")),
+                Err(e) => manifest
+                    .errors
+                    .push(format!("{kind} outputs: {}", e.described())),
             }
         }
     }
@@ -304,7 +314,7 @@ impl TaskRunner {
         ];
         for (name, text) in logs {
             let path = self.task_dir.join(name);
-            if let Err(e) = std::fs::write(&path, text) {
+            if let Err(e) = tokio::fs::write(&path, text).await {
                 tracing::error!(file = %path.display(), error = %e, "cannot write the upload log");
             }
         }
