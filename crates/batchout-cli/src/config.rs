@@ -108,7 +108,7 @@ pub fn interval(text: &str) -> anyhow::Result<std::time::Duration> {
     })?;
     if interval < batchout::track::MIN_TRACK_INTERVAL {
         return Err(UsageError::new(format!(
-            "--interval {text:?} is shorter than 1s; flushing more often costs requests without making the copy safer"
+            "--interval {text:?} is under the minimum of 1s; flushing more often costs requests without making the copy safer"
         ))
         .into());
     }

@@ -298,7 +298,7 @@ fn usage_errors_are_reported_before_anything_runs() {
     env.cmd(&[&short[..], &["--", "sh", "-c", "touch ran"]].concat())
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("shorter than 1s"));
+        .stderr(predicate::str::contains("minimum of 1s"));
     assert!(!env.path().join("ran").exists(), "the command did not run");
 }
 

@@ -178,8 +178,13 @@ async fn denied_and_missing_are_told_apart() {
 
     let unreachable = open("http://127.0.0.1:9/devstoreaccount1").expect("opens");
     let err = unreachable.head(&location).await.unwrap_err();
-    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
-    assert!(err.is_retryable());
+    // Retried, then given up: the last attempt's error is kept, and says why.
+    let Error::GaveUp { last, attempts, .. } = &err else {
+        panic!("{err:?}");
+    };
+    assert!(matches!(**last, Error::Unreachable { .. }), "{err:?}");
+    assert_eq!(*attempts, 5, "the default attempts");
+    assert!(err.is_retryable(), "the condition may pass later");
 }
 
 #[tokio::test]

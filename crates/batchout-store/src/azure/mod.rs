@@ -180,8 +180,7 @@ impl AzureStore {
         xml::parse_list(&body).map_err(|reason| self.bad_xml(&request, &reason))
     }
 
-    /// One List Containers request, for the containers whose names start
-    /// with `job-`... or any: `prefix` says.
+    /// One page of List Containers, with each container's metadata.
     async fn list_containers_request(&self, marker: Option<String>) -> Result<xml::ContainerPage> {
         let mut request = Request::account("list", Method::GET)
             .query("comp", "list")

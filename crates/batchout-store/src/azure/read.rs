@@ -138,18 +138,7 @@ async fn from(
     if returned.start != start || returned.end != meta.size {
         return Err(unexpected(store, location, "the rest"));
     }
-    let stream = streamed(
-        store,
-        location,
-        meta.etag.clone(),
-        returned.clone(),
-        response,
-    );
-    Ok(GetResult {
-        meta,
-        range: returned,
-        stream,
-    })
+    Ok(answer_of(store, location, meta, returned, response))
 }
 
 /// The whole blob.
@@ -253,18 +242,24 @@ async fn range(
     if range.end > meta.size || returned != range {
         return Err(invalid(meta.size));
     }
-    let stream = streamed(
-        store,
-        location,
-        meta.etag.clone(),
-        returned.clone(),
-        response,
-    );
-    Ok(GetResult {
+    Ok(answer_of(store, location, meta, returned, response))
+}
+
+/// The result of a read whose answer carries `range` of the blob: its bytes
+/// resumed if the connection breaks.
+fn answer_of(
+    store: &AzureStore,
+    location: &Location,
+    meta: ObjectMeta,
+    range: Range<u64>,
+    response: Response,
+) -> GetResult {
+    let stream = streamed(store, location, meta.etag.clone(), range.clone(), response);
+    GetResult {
         meta,
-        range: returned,
+        range,
         stream,
-    })
+    }
 }
 
 /// The blob's properties from a read's answer (its whole size from
