@@ -195,6 +195,19 @@ pub enum Command {
     /// its outputs and their size, and its latest write. A container SAS URL
     /// shows its one job.
     Jobs,
+    /// Serve the viewer's API over HTTP, read-only: the store's jobs, their
+    /// tasks, outputs and logs as JSON, and the outputs' bytes (see
+    /// docs/viewer-api.md). It listens on loopback unless a token guards it.
+    Serve {
+        /// The address and port to listen on; port 0 picks a free one.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// A token every request must carry (needed to listen beyond
+        /// loopback). Prefer BATCHOUT_SERVE_TOKEN: a command line is visible
+        /// to every user of the machine [env: BATCHOUT_SERVE_TOKEN].
+        #[arg(long, value_name = "TOKEN")]
+        token: Option<String>,
+    },
     /// List the ids of the job's tasks that have outputs.
     Tasks {
         #[command(flatten)]

@@ -84,8 +84,25 @@ pub(crate) struct Viewer {
     pub(crate) page: u32,
 }
 
+/// Serves the viewer of `store` on `listener` until `shutdown` resolves,
+/// then lets the requests in flight finish.
+///
+/// # Errors
+///
+/// When the listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn Store>,
+    options: ViewerOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(store, options))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
 /// The viewer of `store`, as a router of its routes, to serve with
-/// `axum::serve` or to call in process.
+/// [`serve`] or to call in process.
 pub fn router(store: Arc<dyn Store>, options: ViewerOptions) -> Router {
     let viewer = Viewer {
         store,

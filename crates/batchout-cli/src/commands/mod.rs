@@ -7,6 +7,7 @@ mod prepare;
 mod remove;
 mod run;
 mod save;
+mod serve;
 mod share;
 mod track;
 
@@ -111,6 +112,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             done(list::ls(&context()?, &target, kind.as_deref(), &printer).await)
         }
         Command::Jobs => done(list::jobs(&context()?, &printer).await),
+        Command::Serve { listen, token } => {
+            done(serve::serve(&context()?, &listen, token, &printer).await)
+        }
         Command::Tasks { job } => {
             done(list::tasks(&context()?, job.job.as_deref(), &printer).await)
         }

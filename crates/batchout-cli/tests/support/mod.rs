@@ -12,7 +12,7 @@ use serde_json::Value;
 /// A temporary working directory whose default store is `./batchout-data`.
 /// Variables of batchout and Batch that a test must not inherit from the
 /// environment running it.
-const INHERITED: [&str; 22] = [
+const INHERITED: [&str; 23] = [
     "BATCHOUT_STORE",
     "BATCHOUT_LOG",
     "BATCHOUT_RETRIES",
@@ -28,6 +28,7 @@ const INHERITED: [&str; 22] = [
     "BATCHOUT_PARALLEL_READS",
     "BATCHOUT_SHA256",
     "BATCHOUT_THREADS",
+    "BATCHOUT_SERVE_TOKEN",
     "AZ_BATCH_JOB_ID",
     "AZ_BATCH_TASK_ID",
     "AZ_BATCH_TASK_DIR",
