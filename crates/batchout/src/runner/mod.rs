@@ -248,8 +248,9 @@ impl TaskRunner {
                         match uploaded(&file.source, &file.output).await {
                             Ok(persisted) => manifest.outputs.push(persisted),
                             Err(e) => manifest.errors.push(format!(
-                                "{}: stored, but cannot be read back to record it: {e}",
-                                file.source.display()
+                                "{}: stored, but cannot be read back to record it: {}",
+                                file.source.display(),
+                                e.described()
                             )),
                         }
                     }
@@ -301,7 +302,7 @@ impl TaskRunner {
                 .save_text(&OutputKind::TaskLog, json, &path)
                 .await
                 .map(drop)
-                .map_err(|e| e.to_string()),
+                .map_err(|e| e.described()),
             (Err(e), _) => Err(e.to_string()),
             (_, Err(e)) => Err(e.to_string()),
         };
