@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use batchout::{ContainerName, JobId, JobOutputs, TaskId, list_jobs};
+use batchout::{ContainerName, JobId, JobOutputs, TaskId, count_jobs};
 use batchout_store::{ListOptions, ObjectMeta};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -52,23 +52,15 @@ pub(crate) struct JobJson {
 /// `GET /api/jobs`: every job, counted (one listing of each container, a
 /// few at a time).
 pub(crate) async fn jobs(State(viewer): State<Viewer>) -> Result<Json<Vec<JobJson>>, ViewerError> {
-    let store = viewer.store.clone();
-    let jobs = list_jobs(&viewer.store)
-        .map_ok(|listing| {
-            let store = store.clone();
-            async move {
-                let summary = listing.summary(&store).await?;
-                Ok::<_, batchout::Error>(JobJson {
-                    job: listing.job.as_ref().map(ToString::to_string),
-                    container: listing.container.to_string(),
-                    tasks: summary.tasks,
-                    outputs: summary.outputs,
-                    bytes: summary.bytes,
-                    last_modified: rfc3339(summary.last_modified),
-                })
-            }
+    let jobs = count_jobs(&viewer.store)
+        .map_ok(|(listing, summary)| JobJson {
+            job: listing.job.as_ref().map(ToString::to_string),
+            container: listing.container.to_string(),
+            tasks: summary.tasks,
+            outputs: summary.outputs,
+            bytes: summary.bytes,
+            last_modified: rfc3339(summary.last_modified),
         })
-        .try_buffered(batchout::DEFAULT_CONCURRENCY)
         .try_collect()
         .await?;
     Ok(Json(jobs))

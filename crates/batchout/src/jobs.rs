@@ -89,6 +89,23 @@ pub fn list_jobs(store: &Arc<dyn Store>) -> BoxStream<'static, Result<JobListing
         .boxed()
 }
 
+/// The jobs `store` holds outputs for, each with what its container holds,
+/// in container name order: [`list_jobs`], and a listing of each container
+/// ([`JobListing::summary`]), [`crate::DEFAULT_CONCURRENCY`] at a time.
+pub fn count_jobs(store: &Arc<dyn Store>) -> BoxStream<'static, Result<(JobListing, JobSummary)>> {
+    let counting = store.clone();
+    list_jobs(store)
+        .map_ok(move |listing| {
+            let store = counting.clone();
+            async move {
+                let summary = listing.summary(&store).await?;
+                Ok((listing, summary))
+            }
+        })
+        .try_buffered(crate::DEFAULT_CONCURRENCY)
+        .boxed()
+}
+
 /// What a job's container holds, counted from one listing of it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]

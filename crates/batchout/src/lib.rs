@@ -73,7 +73,7 @@ pub use batchout_store::{
 pub use core::{DEFAULT_CONCURRENCY, JOB_ID_METADATA};
 pub use error::{Error, Result, StoreError};
 pub use fetch::DownloadReport;
-pub use jobs::{JobListing, JobSummary, list_jobs};
+pub use jobs::{JobListing, JobSummary, count_jobs, list_jobs};
 pub use output::{OpenedOutput, Output, StoredPath};
 pub use save::{SaveReport, SavedFile};
 pub use scoped::{JOB_ID_ENV, JobOutputs, Outputs, TASK_ID_ENV, TaskOutputs};

@@ -1,6 +1,6 @@
 //! `ls`, `jobs` and `tasks`.
 
-use batchout::{JobListing, JobSummary, kind_prefix, list_jobs, scope_prefix};
+use batchout::{JobListing, JobSummary, count_jobs, kind_prefix, scope_prefix};
 use futures::TryStreamExt;
 use serde::Serialize;
 
@@ -66,19 +66,7 @@ struct JobJson {
 /// Lists the store's jobs, counting each one's outputs (a listing of its
 /// container each, a few at a time).
 pub async fn jobs(context: &Context, printer: &Printer) -> anyhow::Result<()> {
-    let store = context.store.clone();
-    let counted: Vec<(JobListing, JobSummary)> = list_jobs(&context.store)
-        .map_ok(|listing| {
-            let store = store.clone();
-            async move {
-                let summary = listing.summary(&store).await?;
-                Ok::<_, anyhow::Error>((listing, summary))
-            }
-        })
-        .map_err(anyhow::Error::from)
-        .try_buffered(batchout::DEFAULT_CONCURRENCY)
-        .try_collect()
-        .await?;
+    let counted: Vec<(JobListing, JobSummary)> = count_jobs(&context.store).try_collect().await?;
     let width = counted
         .iter()
         .map(|(listing, _)| listing.shown().len())
