@@ -20,6 +20,7 @@
 //! ```
 
 mod azurite;
+pub mod browser;
 mod proxy;
 mod python;
 

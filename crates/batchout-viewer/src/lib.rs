@@ -30,8 +30,11 @@ mod auth;
 mod error;
 mod files;
 mod listing;
+mod pages;
 mod target;
+mod tasks;
 mod text;
+mod zip;
 
 use std::sync::Arc;
 
@@ -64,6 +67,14 @@ impl ViewerOptions {
     #[must_use]
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
+        self
+    }
+
+    /// Lists at most `page` entries a page (1 to 5,000) unless a request
+    /// asks for fewer.
+    #[must_use]
+    pub fn with_page(mut self, page: u32) -> Self {
+        self.page = Some(page);
         self
     }
 }
@@ -133,6 +144,7 @@ pub fn router(store: Arc<dyn Store>, options: ViewerOptions) -> Router {
             "/files/jobs/{job}/outputs/{kind}/{*path}",
             get(files::job_file),
         )
+        .merge(pages::routes())
         .with_state(viewer);
     auth::guarded(api, options.token)
 }

@@ -6,12 +6,13 @@ use std::time::SystemTime;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use batchout::{ContainerName, JobId, JobOutputs, TaskId, count_jobs};
+use batchout::{ContainerName, JobId, JobOutputs, OutputKind, Scope, TaskId, count_jobs};
 use batchout_store::{ListOptions, ObjectMeta};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::target::Kind;
+use crate::tasks::{TaskOrder, TaskQuery, task_page};
 use crate::{Viewer, ViewerError};
 
 /// Which page of a listing: after the marker the page before gave, at most
@@ -71,45 +72,104 @@ pub(crate) async fn jobs(State(viewer): State<Viewer>) -> Result<Json<Vec<JobJso
 pub(crate) struct JobPage {
     job: String,
     container: String,
-    /// The kinds the job has outputs of itself (on the first page).
+    /// The kinds the job has outputs of itself.
     kinds: Vec<String>,
-    /// Task ids on this page, in order.
-    tasks: Vec<String>,
+    /// The tasks on this page, in order.
+    tasks: Vec<TaskJson>,
     /// What to pass as `after` for the next page; null on the last.
     next: Option<String>,
+    /// How many listing requests the page cost the store.
+    listings: u32,
+}
+
+/// One task of a job's page.
+#[derive(Serialize)]
+pub(crate) struct TaskJson {
+    task: String,
+    outputs: u64,
+    bytes: u64,
+    last_modified: Option<String>,
+    /// The exit code `batchout run` recorded, where it ran the task.
+    exit_code: Option<i32>,
+    /// How long that run took, in milliseconds.
+    duration_ms: Option<u64>,
+}
+
+/// Which page of a job's tasks: `after`, `limit`, `order` (`id`,
+/// `activity`, `size`) and `prefix` (tasks whose id starts with it).
+#[derive(Debug, Deserialize)]
+pub(crate) struct TasksQuery {
+    after: Option<String>,
+    limit: Option<u32>,
+    #[serde(default)]
+    order: TaskOrder,
+    #[serde(default)]
+    prefix: String,
+}
+
+impl TasksQuery {
+    pub(crate) fn query(&self, viewer: &Viewer) -> TaskQuery {
+        TaskQuery {
+            prefix: self.prefix.trim().to_owned(),
+            order: self.order,
+            after: self.after.clone().filter(|a| !a.is_empty()),
+            limit: self.limit.unwrap_or(viewer.page).clamp(1, 5000) as usize,
+        }
+    }
 }
 
 /// `GET /api/jobs/{job}`: the job's own kinds and a page of its tasks.
 pub(crate) async fn job(
     State(viewer): State<Viewer>,
     Path(job): Path<String>,
-    Query(page): Query<Page>,
+    Query(query): Query<TasksQuery>,
 ) -> Result<Json<JobPage>, ViewerError> {
     let job = JobId::new(job)?;
-    let container = ContainerName::for_job(&job);
-    let options = page.options(&viewer, String::new()).delimited();
+    let kinds = job_kinds(&viewer, &job).await?;
+    let page = task_page(viewer.store.as_ref(), &job, &query.query(&viewer)).await?;
+    Ok(Json(JobPage {
+        container: ContainerName::for_job(&job).to_string(),
+        job: job.to_string(),
+        kinds: kinds.iter().map(ToString::to_string).collect(),
+        tasks: page
+            .rows
+            .into_iter()
+            .map(|row| TaskJson {
+                exit_code: row.run.as_ref().map(|r| r.exit_code),
+                duration_ms: row
+                    .run
+                    .as_ref()
+                    .and_then(|r| r.duration)
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                task: row.id,
+                outputs: row.outputs,
+                bytes: row.bytes,
+                last_modified: rfc3339(row.last_modified),
+            })
+            .collect(),
+        next: page.next,
+        listings: page.listings + 1,
+    }))
+}
+
+/// The kinds a job has outputs of itself: one listing of the `$…/`
+/// prefixes at its top.
+pub(crate) async fn job_kinds(
+    viewer: &Viewer,
+    job: &JobId,
+) -> Result<Vec<OutputKind>, ViewerError> {
+    let options = ListOptions::default().with_prefix("$").delimited();
     let listed = viewer
         .store
-        .list_page(&container, &options)
+        .list_page(&ContainerName::for_job(job), &options)
         .await
-        .map_err(|e| no_such_job(&job, e))?;
-    let mut kinds = Vec::new();
-    let mut tasks = Vec::new();
-    for prefix in listed.prefixes {
-        let name = prefix.trim_end_matches('/');
-        match name.strip_prefix('$') {
-            Some(kind) => kinds.push(kind.to_owned()),
-            None if TaskId::new(name).is_ok() => tasks.push(name.to_owned()),
-            None => {}
-        }
-    }
-    Ok(Json(JobPage {
-        job: job.to_string(),
-        container: container.to_string(),
-        kinds,
-        tasks,
-        next: listed.next_marker,
-    }))
+        .map_err(|e| no_such_job(job, e))?;
+    Ok(listed
+        .prefixes
+        .iter()
+        .filter_map(|p| OutputKind::new(p.trim_start_matches('$').trim_end_matches('/')).ok())
+        .filter(|kind| Scope::Job.check_kind(kind).is_ok())
+        .collect())
 }
 
 /// A store error, with a missing container told as a job with no outputs.

@@ -4,79 +4,17 @@
 //! what it gains, downloads with `Range`, names that the conventions refuse,
 //! and the token.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
+use std::sync::Arc;
+
+use axum::http::{StatusCode, header};
 use batchout::{JobId, JobOutputs, OutputKind, OutputPath, Store, TaskId};
 use batchout_store::{BlobName, Location};
 use batchout_testkit::Azurite;
 use batchout_viewer::{ViewerOptions, router};
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use serde_json::Value;
-use tower::ServiceExt;
-
-/// A job id unique to this process, made by a job schedule.
-fn job_id(test: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{test}-{}-{n}:job-7", std::process::id())
-}
-
-/// An answer: its status, headers and body.
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn header(&self, name: header::HeaderName) -> &str {
-        self.headers
-            .get(&name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_else(|| panic!("no {name}"))
-    }
-}
-
-/// `GET uri` with `headers`, through the router, in process.
-async fn get(app: &Router, uri: &str, headers: &[(header::HeaderName, &str)]) -> Answer {
-    let mut request = Request::get(uri);
-    for (name, value) in headers {
-        request = request.header(name, *value);
-    }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::empty()).expect("a request"))
-        .await
-        .expect("the router answers");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("a body")
-        .to_bytes();
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-/// The job's path segment, as a browser sends it (`:` may stay as it is).
-fn seg(text: &str) -> String {
-    text.replace('%', "%25").replace('/', "%2F")
-}
+use common::{get, job_id, seg};
 
 /// A job with five tasks, a job output, and a task with a log, a result and a
 /// preview; returns the job id and the log's location.
@@ -158,13 +96,18 @@ async fn the_api_shows_jobs_tasks_kinds_outputs_and_logs(store: Arc<dyn Store>, 
             assert_eq!(page["kinds"], serde_json::json!(["JobOutput"]), "{page}");
         }
         pages += 1;
-        tasks.extend(
-            page["tasks"]
-                .as_array()
-                .expect("tasks")
-                .iter()
-                .map(|t| t.as_str().expect("id").to_owned()),
-        );
+        for task in page["tasks"].as_array().expect("tasks") {
+            let id = task["task"].as_str().expect("id").to_owned();
+            // t1 holds a result, a preview and a log; the others a result.
+            let (outputs, bytes) = if id == "t1" { (3, 9 + 9 + 14) } else { (1, 9) };
+            assert_eq!(
+                (task["outputs"].as_u64(), task["bytes"].as_u64()),
+                (Some(outputs), Some(bytes)),
+                "{task}"
+            );
+            assert!(task["last_modified"].is_string(), "{task}");
+            tasks.push(id);
+        }
         match page["next"].as_str() {
             Some(next) => uri = format!("/api/jobs/{job}?limit=2&after={}", seg(next)),
             None => break,
@@ -172,6 +115,22 @@ async fn the_api_shows_jobs_tasks_kinds_outputs_and_logs(store: Arc<dyn Store>, 
         assert!(pages < 10, "pages never end");
     }
     assert_eq!(tasks, ["t1", "t2", "t3", "t4", "t5"]);
+
+    // Sorted by size, t1 first; filtered by the start of the id.
+    let by_size = get(&app, &format!("/api/jobs/{job}?order=size&limit=2"), &[])
+        .await
+        .json();
+    assert_eq!(by_size["tasks"][0]["task"], "t1", "{by_size}");
+    assert_eq!(by_size["next"], "2", "{by_size}");
+    let filtered = get(&app, &format!("/api/jobs/{job}?prefix=t4"), &[])
+        .await
+        .json();
+    assert_eq!(
+        filtered["tasks"].as_array().map(Vec::len),
+        Some(1),
+        "{filtered}"
+    );
+    assert_eq!(filtered["tasks"][0]["task"], "t4", "{filtered}");
 
     let kinds = get(&app, &format!("/api/jobs/{job}/tasks/t1"), &[])
         .await
