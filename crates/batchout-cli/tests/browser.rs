@@ -276,14 +276,13 @@ fn the_viewer_in_a_browser() {
         "{}",
         target.text()
     );
-    let in_view = browser.execute(
-        "const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight;",
-        vec![target.as_arg()],
-    );
-    assert_eq!(
-        in_view,
-        serde_json::json!(true),
-        "the linked line is on screen"
+    browser.wait_until(
+        "the linked line is on screen",
+        Duration::from_secs(5),
+        &format!(
+            "const r = document.getElementById('b{offset}').getBoundingClientRect(); \
+             return r.top >= 0 && r.bottom <= innerHeight;"
+        ),
     );
     let fetched = browser.execute(
         "return performance.getEntries().reduce((n, e) => n + (e.transferSize || 0), 0);",

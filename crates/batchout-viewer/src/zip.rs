@@ -74,7 +74,6 @@ const MAX32: u32 = u32::MAX;
 const MAX16: u16 = u16::MAX;
 
 /// One file of the archive: its name in the archive, its modification time, and its bytes as they come.
-#[allow(dead_code)] // used by the zip routes
 pub(crate) struct ZipEntry {
     /// Its path in the archive, `/`-separated and relative, with no `..`.
     pub(crate) name: String,
@@ -89,7 +88,6 @@ pub(crate) struct ZipEntry {
 /// A name that is empty, starts with `/`, or holds a `..` segment, a `\`
 /// or a NUL (or is longer than 65,535 bytes) ends the stream with an error
 /// of kind [`io::ErrorKind::InvalidInput`].
-#[allow(dead_code)] // used by the zip routes
 pub(crate) fn zip_stream(
     entries: impl Stream<Item = io::Result<ZipEntry>> + Send + 'static,
 ) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static {
@@ -485,7 +483,7 @@ mod tests {
     use std::io::{Read, Seek, SeekFrom};
     use std::path::Path;
     use std::pin::pin;
-    use std::process::Command;
+    use std::process::{Command, Stdio};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
@@ -498,11 +496,13 @@ mod tests {
 
     /// Reads an archive back with Python's `zipfile`: `testzip()` (every
     /// entry inflated and its CRC-32 checked), then each entry's central
-    /// directory fields, and with `read` its bytes: how many, and SHA-256.
+    /// directory fields, its local header and its data descriptor (which
+    /// `zipfile` itself skips, and streaming readers rely on), and with
+    /// `read` its bytes: how many, and SHA-256.
     const READ_BACK: &str = r#"
-import hashlib, json, sys, zipfile
+import hashlib, json, struct, sys, zipfile
 path, mode = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(path) as archive:
+with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
     bad = archive.testzip()
     entries = []
     for info in archive.infolist():
@@ -510,6 +510,18 @@ with zipfile.ZipFile(path) as archive:
                  "compressed": info.compress_size, "crc": info.CRC,
                  "flags": info.flag_bits, "method": info.compress_type,
                  "date_time": list(info.date_time), "offset": info.header_offset}
+        raw.seek(info.header_offset)
+        local = struct.unpack("<IHHHHHIIIHH", raw.read(30))
+        raw.seek(local[9], 1)
+        extra, extras = raw.read(local[10]), []
+        while len(extra) >= 4:
+            tag, size = struct.unpack("<HH", extra[:4])
+            extras.append(tag)
+            extra = extra[4 + size:]
+        raw.seek(info.compress_size, 1)
+        entry["local"] = {"signature": local[0], "version": local[1], "flags": local[2],
+                          "sizes": [local[7], local[8]], "extras": extras}
+        entry["descriptor"] = list(struct.unpack("<IIQQ", raw.read(24)))
         if mode == "read":
             digest, read = hashlib.sha256(), 0
             with archive.open(info) as f:
@@ -598,6 +610,25 @@ print(json.dumps({"testzip": bad, "entries": entries}))
         );
         let read: Value = serde_json::from_slice(&out.stdout).expect("zipfile's JSON");
         assert_eq!(read["testzip"], Value::Null, "testzip found a bad entry");
+        for entry in read["entries"].as_array().expect("entries") {
+            let local = &entry["local"];
+            assert_eq!(local["signature"], LOCAL_HEADER, "{entry}");
+            assert_eq!(local["version"], VERSION, "{entry}");
+            assert_eq!(local["flags"], FLAGS, "{entry}");
+            assert_eq!(local["sizes"], serde_json::json!([MAX32, MAX32]), "{entry}");
+            assert_eq!(local["extras"][0], ZIP64_EXTRA, "{entry}");
+            let descriptor = [
+                Value::from(DATA_DESCRIPTOR),
+                entry["crc"].clone(),
+                entry["compressed"].clone(),
+                entry["size"].clone(),
+            ];
+            assert_eq!(
+                entry["descriptor"],
+                Value::from(descriptor.to_vec()),
+                "{entry}"
+            );
+        }
         read
     }
 
@@ -617,6 +648,52 @@ print(json.dumps({"testzip": bad, "entries": entries}))
             "unzip -t: {stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Reads the archive from a pipe with libarchive's `bsdtar`, where it is
+    /// installed, as a streaming reader does: trusting the local headers and
+    /// data descriptors, not the central directory. Checks that it finds
+    /// `entries` entries of `bytes` bytes in all, with their CRC-32s right.
+    fn bsdtar_stream_test(path: &Path, entries: usize, bytes: u64) {
+        let archive = std::fs::File::open(path).expect("open the archive");
+        let spawned = Command::new("bsdtar")
+            .args(["-xvOf", "-"])
+            .stdin(archive)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                eprintln!("bsdtar is not installed: skipping the streaming read");
+                return;
+            }
+            Err(e) => panic!("run bsdtar: {e}"),
+        };
+        let mut stderr = child.stderr.take().expect("bsdtar's stderr");
+        let listing = std::thread::spawn(move || {
+            let mut text = String::new();
+            stderr.read_to_string(&mut text).map(|_| text)
+        });
+        let mut stdout = child.stdout.take().expect("bsdtar's stdout");
+        let (mut buffer, mut read) = (vec![0; 1 << 20], 0u64);
+        loop {
+            match stdout.read(&mut buffer).expect("read bsdtar's output") {
+                0 => break,
+                n => read += n as u64,
+            }
+        }
+        let status = child.wait().expect("bsdtar ends");
+        let listing = listing
+            .join()
+            .expect("the stderr reader")
+            .expect("bsdtar's stderr");
+        assert!(status.success(), "bsdtar: {listing}");
+        assert_eq!(
+            listing.lines().filter(|l| l.starts_with("x ")).count(),
+            entries
+        );
+        assert_eq!(read, bytes);
     }
 
     /// The last `n` bytes of the file at `path`.
@@ -683,6 +760,8 @@ print(json.dumps({"testzip": bad, "entries": entries}))
         assert_eq!(end[20..24], END.to_le_bytes());
         assert_ne!(end[..4], ZIP64_LOCATOR.to_le_bytes());
         unzip_test(&path);
+        let total = inputs.iter().map(|input| input.2.len() as u64).sum();
+        bsdtar_stream_test(&path, inputs.len(), total);
     }
 
     #[tokio::test]
@@ -863,6 +942,7 @@ print(json.dumps({"testzip": bad, "entries": entries}))
         assert_eq!(end[32..40], (COUNT as u64).to_le_bytes());
         assert_eq!(end[86..88], MAX16.to_le_bytes());
         unzip_test(&path);
+        bsdtar_stream_test(&path, COUNT, 0);
     }
 
     #[tokio::test]
@@ -901,5 +981,6 @@ print(json.dumps({"testzip": bad, "entries": entries}))
         assert_eq!(read[0]["crc"], expected);
         assert_eq!(read[1]["size"], 18);
         unzip_test(&path);
+        bsdtar_stream_test(&path, 2, (CHUNKS * MIB) as u64 + 18);
     }
 }

@@ -207,8 +207,9 @@ fn text_view(
     let optional = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
     let _ = write!(
         body,
-        "<div id=\"lines\" class=\"lines\" data-src=\"/lines{}\" data-start=\"{}\" data-end=\"{}\" \
+        "<div id=\"lines\" class=\"lines{}\" data-src=\"/lines{}\" data-start=\"{}\" data-end=\"{}\" \
          data-size=\"{}\" data-first-line=\"{}\" data-next-line=\"{}\" data-at-end=\"{}\">",
+        if window.first_line.is_none() { " offsets" } else { "" },
         Esc(href),
         window.start,
         window.end,
