@@ -227,6 +227,7 @@ fn the_viewer_in_a_browser() {
     browser.wait_for("#kinds", wait);
     browser.find("#kinds a[href$='/TaskLog']").click();
     browser.wait_for("#outputs", wait);
+    browser.screenshot(&shots.join("task.png"));
     browser.find("#outputs a[href$='/stdout.txt']").click();
     browser.wait_for("#lines", wait);
     browser.execute("window.notReloaded = true; return true;", vec![]);
@@ -306,7 +307,7 @@ fn the_viewer_in_a_browser() {
 
     let status = running.wait().expect("batchout run ends");
     assert!(status.success(), "{status:?}");
-    for name in ["jobs", "job", "log", "preview", "deep-link"] {
+    for name in ["jobs", "job", "task", "log", "preview", "deep-link"] {
         let png = std::fs::read(shots.join(format!("{name}.png"))).expect("a screenshot");
         assert!(
             png.starts_with(b"\x89PNG") && png.len() > 5_000,

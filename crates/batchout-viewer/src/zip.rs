@@ -7,20 +7,23 @@
 //! slice of at most [`SLICE`] at a time so that no poll keeps the runtime
 //! long, and the CRC-32 and sizes that the header could not hold follow the
 //! data in a data descriptor (general-purpose flag bit 3). Only the central
-//! directory, some 60 bytes and the name per entry, is kept until the end.
+//! directory, under 100 bytes and the name per entry, is kept until the end.
 //!
 //! Sizes are unknown when a local header is written, so every entry is
-//! written as ZIP64, as APPNOTE 4.3.9.2 describes it: the local header
-//! carries a ZIP64 extra field with zero sizes, and the data descriptor has
-//! 8-byte sizes. Python's `zipfile` writes the same when it streams with
-//! ZIP64 on. Go's `archive/zip` instead leaves the local header without a
-//! ZIP64 field and widens the descriptor only when a size overflows; readers
-//! that follow the spec while streaming (libarchive) would misread that for
-//! a file over 4 GiB, while ours are read right by every reader of the
-//! central directory (Python, Info-ZIP `unzip`, 7-Zip, Windows) and by
-//! libarchive. (Java's `ZipInputStream` before JDK 21 expects Go's layout.)
-//! The central directory and the end records use ZIP64 only where a value
-//! does not fit its 32 (or 16) bits, so a small archive ends like any zip.
+//! written as ZIP64, as APPNOTE 4.3.9.2 describes it: the local header's
+//! sizes say "in the ZIP64 extra field" (0xFFFFFFFF), that field says zero
+//! (they follow the data), and the data descriptor has 8-byte sizes. This is
+//! the layout of the streaming writers stream-zip and FileSender, whose
+//! archives macOS's Archive Utility (a streaming reader) is reported to open;
+//! Python's `zipfile` writes the same with zeros in the 32-bit fields. Go's
+//! `archive/zip` instead leaves the ZIP64 field out and widens the
+//! descriptor only when a size overflows, which a streaming reader cannot
+//! foresee. Python's `zipfile`, Info-ZIP `unzip` and libarchive read ours
+//! (the tests check), and so does Java's `ZipFile`; Java's `ZipInputStream`
+//! of JDK 17 does not (it wants 4-byte sizes for small entries,
+//! JDK-8303866). The central directory and the end records use ZIP64 only
+//! where a value does not fit its 32 (or 16) bits, so a small archive ends
+//! like any zip.
 //!
 //! An archive whose end never comes is not a zip: an error from the entries
 //! or from a body ends the stream before the central directory is written,
@@ -73,7 +76,8 @@ const MAX32: u32 = u32::MAX;
 /// What a 16-bit count holds when the count is in the ZIP64 end record.
 const MAX16: u16 = u16::MAX;
 
-/// One file of the archive: its name in the archive, its modification time, and its bytes as they come.
+/// One file of the archive: its name in the archive, its modification time,
+/// and its bytes as they come.
 pub(crate) struct ZipEntry {
     /// Its path in the archive, `/`-separated and relative, with no `..`.
     pub(crate) name: String,
@@ -83,7 +87,12 @@ pub(crate) struct ZipEntry {
     pub(crate) body: BoxStream<'static, io::Result<Bytes>>,
 }
 
-/// The archive of `entries`, in their order, as a stream of chunks. `entries` is polled for the next entry only when the one before is written, so each entry's store read starts only then. An error from `entries` or a body ends the stream with that error (the HTTP response is then cut short, and the client sees a broken download, never a valid-looking truncated zip).
+/// The archive of `entries`, in their order, as a stream of chunks.
+/// `entries` is polled for the next entry only when the one before is
+/// written, so each entry's store read starts only then. An error from
+/// `entries` or a body ends the stream with that error (the HTTP response is
+/// then cut short, and the client sees a broken download, never a
+/// valid-looking truncated zip).
 ///
 /// A name that is empty, starts with `/`, or holds a `..` segment, a `\`
 /// or a NUL (or is longer than 65,535 bytes) ends the stream with an error
@@ -121,7 +130,8 @@ struct Writer {
     entries: BoxStream<'static, io::Result<ZipEntry>>,
     /// Where the next byte sent is in the archive.
     offset: u64,
-    /// The compressor, reset for each entry (it holds some 300 KiB of tables).
+    /// The compressor, reset for each entry rather than made anew (it holds
+    /// a few hundred KiB of tables).
     deflate: Compress,
     /// The entry being written, if any.
     current: Option<Current>,
@@ -215,8 +225,7 @@ impl Writer {
         put16(&mut header, current.dos.1);
         put32(&mut header, 0); // CRC-32, in the data descriptor
         // The sizes: "see the ZIP64 field", which says "see the data
-        // descriptor" (zero). macOS's Archive Utility reads 8-byte sizes
-        // in the descriptor only with these set so.
+        // descriptor" (zero), as streaming readers expect (see the module).
         put32(&mut header, MAX32);
         put32(&mut header, MAX32);
         put16(&mut header, name_len);
@@ -340,7 +349,6 @@ impl Writer {
 /// What deflating `input` (and, with [`FlushCompress::Finish`], ending the
 /// stream) gives out now.
 fn deflate(compress: &mut Compress, mut input: &[u8], flush: FlushCompress) -> io::Result<Vec<u8>> {
-    let finish = matches!(flush, FlushCompress::Finish);
     let mut out = Vec::new();
     loop {
         if out.capacity() - out.len() < 16 * 1024 {
@@ -352,11 +360,11 @@ fn deflate(compress: &mut Compress, mut input: &[u8], flush: FlushCompress) -> i
             .map_err(io::Error::other)?;
         let consumed = (compress.total_in() - read) as usize;
         input = &input[consumed..];
-        if if finish {
-            status == Status::StreamEnd
-        } else {
-            input.is_empty()
-        } {
+        let done = match flush {
+            FlushCompress::Finish => status == Status::StreamEnd,
+            _ => input.is_empty(),
+        };
+        if done {
             return Ok(out);
         }
         if consumed == 0 && compress.total_out() == written {
@@ -393,7 +401,7 @@ fn name_len(name: &str) -> io::Result<u16> {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "cannot name a file in a zip archive with {} bytes: at most 65,535",
+                "cannot put a name of {} bytes in a zip archive: at most 65,535",
                 name.len()
             ),
         )

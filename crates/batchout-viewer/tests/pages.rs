@@ -35,8 +35,7 @@ async fn put(store: &Arc<dyn Store>, job: &JobOutputs, name: &str, body: impl In
 
 /// Three tasks; t1 ran under `batchout run` (its manifest says exit 3 after
 /// 90 s); t2 holds an output whose name is markup.
-async fn plant(store: &Arc<dyn Store>, test: &str) -> (String, JobOutputs) {
-    let id = job_id(test);
+async fn plant(store: &Arc<dyn Store>, id: String) -> (String, JobOutputs) {
     let job = JobOutputs::new(store.clone(), JobId::new(id.clone()).expect("job id"));
     job.prepare().await.expect("prepare");
     for n in 1..=3 {
@@ -68,13 +67,15 @@ async fn plant(store: &Arc<dyn Store>, test: &str) -> (String, JobOutputs) {
         "hostile\n",
     )
     .await;
+    let long = format!("t2/$TaskOutput/{}end.txt", "long-name/".repeat(60));
+    put(store, &job, &long, "long\n").await;
     (id, job)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn listings_are_whole_pages_without_a_script_and_names_stay_text() {
     let (_dir, store) = local_store();
-    let (id, _job) = plant(&store, "pages").await;
+    let (id, _job) = plant(&store, job_id("pages")).await;
     let app = router(store, ViewerOptions::default().with_page(2));
     let job = seg(&id);
 
@@ -137,6 +138,9 @@ async fn listings_are_whole_pages_without_a_script_and_names_stay_text() {
         task.contains("/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.txt"),
         "{task}"
     );
+
+    // A very long name breaks where it must, in a cell that wraps.
+    assert!(task.contains(&"long-name/".repeat(60)), "{task}");
 
     // A missing job, a name the conventions refuse: pages that say so.
     let missing = get(&app, "/jobs/no-such-job", &[]).await;
@@ -240,7 +244,7 @@ async fn a_link_into_a_large_log_reads_one_window_and_following_reads_only_the_g
 #[tokio::test(flavor = "multi_thread")]
 async fn a_task_downloads_as_one_zip_that_python_reads() {
     let (dir, store) = local_store();
-    let (id, job) = plant(&store, "zip").await;
+    let (id, job) = plant(&store, job_id("zip")).await;
     let t1 = job.task(TaskId::new("t1").expect("task"));
     t1.save_bytes(
         OutputKind::TaskPreview,
@@ -292,4 +296,45 @@ async fn a_task_downloads_as_one_zip_that_python_reads() {
     // A task with nothing stored has no archive to give.
     let none = get(&app, &format!("/zip/jobs/{}/tasks/t9", seg(&id)), &[]).await;
     assert_eq!(none.status, StatusCode::BAD_REQUEST, "{}", none.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_of_the_one_job_a_container_sas_url_reaches() {
+    let Some(azurite) = Azurite::shared() else {
+        return;
+    };
+    let keyed = batchout::open(&azurite.blob_endpoint()).expect("opens");
+    // A plain id: a container SAS cannot read the container's metadata, so
+    // the id of a hashed container name (a job schedule's) is not known.
+    let (id, job) = plant(&keyed, format!("sas-{}", std::process::id())).await;
+    let url = job
+        .access_url("rl", std::time::Duration::from_secs(600))
+        .expect("a SAS URL");
+    let store = batchout::open(url.expose()).expect("opens the SAS URL");
+    let app = router(store, ViewerOptions::default());
+    let jobs = get(&app, "/", &[]).await;
+    assert_eq!(jobs.status, StatusCode::OK, "{}", jobs.text());
+    assert!(
+        jobs.text().contains(&format!(">{id}</a>")),
+        "{}",
+        jobs.text()
+    );
+    let page = get(&app, &format!("/jobs/{}", seg(&id)), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let page = page.text();
+    assert!(
+        page.contains(">t3</a>") && page.contains("<span class=\"failed\">3</span>"),
+        "{page}"
+    );
+    // The SAS never reaches a page.
+    let signature = url
+        .expose()
+        .split("sig=")
+        .nth(1)
+        .unwrap_or("?")
+        .split('&')
+        .next()
+        .unwrap_or("?")
+        .to_owned();
+    assert!(!jobs.text().contains(&signature) && !page.contains(&signature));
 }

@@ -209,7 +209,11 @@ fn text_view(
         body,
         "<div id=\"lines\" class=\"lines{}\" data-src=\"/lines{}\" data-start=\"{}\" data-end=\"{}\" \
          data-size=\"{}\" data-first-line=\"{}\" data-next-line=\"{}\" data-at-end=\"{}\">",
-        if window.first_line.is_none() { " offsets" } else { "" },
+        if window.first_line.is_none() {
+            " offsets"
+        } else {
+            ""
+        },
         Esc(href),
         window.start,
         window.end,
