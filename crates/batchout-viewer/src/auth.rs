@@ -11,6 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
 use crate::ViewerError;
+use crate::pages::html::{Esc, page};
 
 /// The cookie that carries the token once a browser has given it.
 pub(crate) const COOKIE: &str = "batchout_token";
@@ -57,6 +58,9 @@ async fn check_token(State(token): State<Arc<String>>, request: Request, next: N
         .or_else(|| cookie(headers))
         .or(from_query.clone());
     if !carried.as_deref().is_some_and(|given| same(given, &token)) {
+        if wants_page(headers) {
+            return token_page(request.uri().path(), from_query.is_some());
+        }
         return ViewerError::Unauthorized.into_response();
     }
     let mut response = next.run(request).await;
@@ -67,6 +71,36 @@ async fn check_token(State(token): State<Arc<String>>, request: Request, next: N
     {
         response.headers_mut().append(header::SET_COOKIE, value);
     }
+    response
+}
+
+/// Whether the request is a browser's for a page (rather than the API's).
+fn wants_page(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
+/// A page that asks for the token, once: the form sends it as `?token=`,
+/// which is answered with the cookie.
+fn token_page(path: &str, wrong: bool) -> Response {
+    let body = format!(
+        "<h1>This viewer needs its token</h1>{}\
+         <form method=\"get\" action=\"{}\" class=\"filter\"><label>Token \
+         <input type=\"password\" name=\"token\" autocomplete=\"current-password\" autofocus></label> \
+         <button type=\"submit\">Open</button></form>\
+         <p class=\"dim\">It is the value of <code>BATCHOUT_SERVE_TOKEN</code> (or <code>--token</code>) \
+         that <code>batchout serve</code> was started with. It is kept in a cookie of this browser.</p>",
+        if wrong {
+            "<p class=\"error\">That is not the token.</p>"
+        } else {
+            ""
+        },
+        Esc(path)
+    );
+    let mut response = page("Token needed", &[], &body).into_response();
+    *response.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
     response
 }
 

@@ -311,4 +311,28 @@ async fn with_a_token_every_request_must_carry_it() {
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
+
+    // A browser without it is asked for it by a page, whose form gives it once.
+    let html = [(header::ACCEPT, "text/html,application/xhtml+xml")];
+    let asked = get(&app, "/jobs/j1", &html).await;
+    assert_eq!(asked.status, StatusCode::UNAUTHORIZED);
+    let form = String::from_utf8_lossy(&asked.body).into_owned();
+    assert!(
+        form.contains("<form method=\"get\" action=\"/jobs/j1\"")
+            && form.contains("name=\"token\""),
+        "{form}"
+    );
+    assert!(
+        !form.contains("s3cret") && !form.contains("not the token"),
+        "{form}"
+    );
+    let wrong = get(&app, "/?token=guess", &html).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(String::from_utf8_lossy(&wrong.body).contains("not the token"));
+    let page = get(&app, "/?token=s3cret", &html).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.header(header::SET_COOKIE)
+            .starts_with("batchout_token=s3cret;")
+    );
 }

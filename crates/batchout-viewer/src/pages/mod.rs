@@ -8,7 +8,7 @@ mod ansi;
 mod assets;
 mod error;
 mod file;
-mod html;
+pub(crate) mod html;
 mod job;
 mod jobs;
 pub(crate) mod lines;
