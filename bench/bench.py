@@ -7,6 +7,14 @@ Workloads (sizes shrink with --smoke):
   W3  listing 20,000 blobs
   W4  a log growing by 100 lines/s for 30 s, tracked at 1 s intervals
   W5  the local store against `cp -r` of the W2 tree
+  W6  the viewer (`batchout serve`) against the CLI doing the same store work:
+        a job of 10,000 tasks, each with a TaskOutput result.json and a TaskLog stdout.txt: the
+        job's page, GET /jobs/{job} (the first 100 tasks; while the page is not served, 404,
+        GET /api/jobs/{job}, said so under the table; else that JSON page too, as
+        viewer-api), against `batchout tasks`, which lists every task: by design they do
+        different amounts of work
+        the last 64 KiB of a 1 GiB log: GET /api/jobs/{job}/tasks/t/TaskLog/stdout.txt?tail=65536
+        against `batchout get` of it to /dev/null, whole, as `get` reads no range
 
 Tools: batchout (release build), the Python SDK (8 workers), the JavaScript SDK and
 cp (W5); batchout-crc64 (W1, W2 up: CRC-64 request checksums, as batchout sends to Azure
@@ -23,19 +31,29 @@ for the request patterns batchout uses:
   W2 up    curl-checked   the same, each request with batchout's headers: Content-MD5 and
                           the CRC-64/NVME as metadata (x-ms-meta-crc64nvme)
 Block files, checksums and curl's config files are prepared before the timing starts.
+In W6, `viewer` is a `batchout serve --listen 127.0.0.1:0` started for the phase (stopped with
+SIGTERM after it) and asked over one kept-alive connection; its client CPU and peak RSS are the
+server process's: CPU from /proc/PID/stat (in ticks of 10 ms), peak RSS its VmHWM since it started,
+read after each request. The bench's request to it is not a store request: before the timed runs,
+each tool runs once, untimed, through a counting HTTP proxy between it and Azurite
+(bench/store_proxy.py), which gives the store requests it made, their kinds and the bytes of their
+answers' bodies (store bytes). The timed runs go straight to Azurite, as the proxy's own CPU
+would slow them on a small machine; their requests are counted from Azurite's log, as elsewhere
+(a count that differs from the proxy's is warned of).
 With --https, Azurite serves HTTPS with a certificate from an authority made for the run, and
 every tool trusts that authority (SSL_CERT_FILE, CURL_CA_BUNDLE, REQUESTS_CA_BUNDLE,
 NODE_EXTRA_CA_CERTS): the client CPU of a transfer as it is to Azure, which takes only HTTPS.
-Before each transfer step of W1 and W2 (and once before W3 and W4), Azurite is restarted with an
-empty store and warmed up, untimed: it slows as its store fills, so without this a tool's figures
-depended on how much the tools before it had uploaded.
+Before each transfer step of W1 and W2 (and once before W3, W4 and each W6 phase), Azurite is
+restarted with an empty store and warmed up, untimed: it slows as its store fills, so without
+this a tool's figures depended on how much the tools before it had uploaded.
 
 For each workload and tool it prints the median of the runs, the ratio of its time to
 batchout's, client CPU-seconds (from wait4), peak RSS (from GNU time), server CPU-seconds
 (Azurite's /proc/PID/stat) and the number of storage requests (Azurite's access log), then
 batchout's rate as a share of each ceiling's. W4 adds how far the stored copy lags behind
-the file. Every download is checked byte for byte against its source once its figures are
-taken.
+the file. W6 adds the store bytes, and under each table what each tool did and the kinds of
+store requests it made. Every download is checked byte for byte against its source once its
+figures are taken (W6: the viewer's answers against the job's tasks and the log's tail).
 """
 
 import argparse
@@ -45,6 +63,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -60,8 +79,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Callable
+
+from store_proxy import CountingProxy, Exchange
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCHOUT = Path(os.environ.get("BATCHOUT_BIN", ROOT / "target/release/batchout"))
@@ -310,49 +332,159 @@ class LagWatch:
 @dataclass
 class Step:
     """One timed command. `watch` is started just before it and stopped just after (its figures
-    join the run's); `check` verifies its result once the figures are taken."""
-    cmd: list[str] | str
+    join the run's); `check` verifies its result once the figures are taken. `env`, when given,
+    is the command's environment instead of the bench's. With `viewer` (W6), the step is no
+    command but a GET of `path` from that running viewer (`cmd` is None)."""
+    cmd: list[str] | str | None
     cwd: Path
     watch: LagWatch | None = None
     check: Callable[[], None] | None = None
+    env: dict | None = None
+    viewer: "ViewerServer | None" = None
+    path: str | None = None
 
 
-def run(step: Step, env, server: Azurite | None):
+def run(step: Step, env, server: Azurite | None, proxy: CountingProxy | None = None):
     """Runs one step; returns wall, client CPU, peak RSS, server CPU, requests (and the watch's figures).
 
     The command runs under GNU time for its peak RSS: a child of this process would report at
-    least this process's own peak, inherited across fork and exec."""
+    least this process's own peak, inherited across fork and exec. A viewer step's client CPU and
+    peak RSS are the `batchout serve` process's (W6). With `proxy` (W6), the requests are those
+    the proxy forwarded, with their answers' body bytes (`store_bytes`) and kinds; Azurite's own
+    count is kept beside them (`azurite_requests`)."""
     # What earlier steps wrote goes to disk now, not during this one's timing.
     os.sync()
     req0 = server.requests() if server else 0
     cpu0 = server.cpu_seconds() if server else 0.0
-    cmd = ["sh", "-c", step.cmd] if isinstance(step.cmd, str) else step.cmd
-    with tempfile.NamedTemporaryFile("r") as peak:
-        if step.watch:
-            step.watch.start()
-        started = time.perf_counter()
-        proc = subprocess.Popen([GNU_TIME, "-f", "%M", "-o", peak.name, *cmd], env=env, cwd=step.cwd,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        watched = step.watch.stop() if step.watch else {}
-        rss_kib = int(peak.read().split()[-1])
-    err = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    if status != 0:
-        raise SystemExit(f"failed ({status}): {step.cmd}\n{err}")
+    mark = proxy.snapshot() if proxy else None
+    if step.viewer:
+        wall, cpu, rss = step.viewer.timed_get(step.path)
+        watched = {}
+    else:
+        cmd = ["sh", "-c", step.cmd] if isinstance(step.cmd, str) else step.cmd
+        with tempfile.NamedTemporaryFile("r") as peak:
+            if step.watch:
+                step.watch.start()
+            started = time.perf_counter()
+            proc = subprocess.Popen([GNU_TIME, "-f", "%M", "-o", peak.name, *cmd], env=step.env or env,
+                                    cwd=step.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - started
+            watched = step.watch.stop() if step.watch else {}
+            rss_kib = int(peak.read().split()[-1])
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+        if status != 0:
+            raise SystemExit(f"failed ({status}): {step.cmd}\n{err}")
+        cpu, rss = usage.ru_utime + usage.ru_stime, rss_kib / 1024
     requests = (server.requests() - req0) if server else 0
     figures = {
         "wall": wall,
-        "cpu": usage.ru_utime + usage.ru_stime,
-        "rss": rss_kib / 1024,
+        "cpu": cpu,
+        "rss": rss,
         "server_cpu": (server.cpu_seconds() - cpu0) if server else 0.0,
         "requests": requests,
         **watched,
     }
+    if proxy:
+        forwarded, body_bytes, exchanges = proxy.since(mark)
+        if forwarded != requests:
+            print(f"warning: Azurite logged {requests} requests, the proxy forwarded {forwarded}: "
+                  f"{step.path or step.cmd}")
+        kinds = {}
+        for exchange in exchanges:
+            kind = kinds.setdefault(request_kind(exchange), {"requests": 0, "bytes": 0})
+            kind["requests"] += 1
+            kind["bytes"] += exchange.body_bytes
+        figures.update(requests=forwarded, azurite_requests=requests, store_bytes=body_bytes, store_kinds=kinds)
     if step.check:
         step.check()
     return figures
+
+
+def request_kind(exchange: Exchange) -> str:
+    """What a store request was, in short: `GET list`, `GET list delimited prefix=$`, `HEAD blob`,
+    `GET blob ranged`…"""
+    query = {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlsplit(exchange.target).query).items()}
+    if query.get("comp") == "list":
+        what = "list" + "".join(f" {flag}" for flag, on in [("delimited", "delimiter" in query)] if on)
+        what += "".join(f" {k}={query[k][:20]}" for k in ("prefix", "maxresults") if k in query)
+        what += " from a marker" if "marker" in query else ""
+    else:
+        what = (f"comp={query['comp']}" if "comp" in query
+                else f"restype={query['restype']}" if "restype" in query else "blob")
+    status = "" if exchange.status < 300 else f" ({exchange.status})"
+    return f"{exchange.method} {what}{' ranged' if exchange.range else ''}{status}"
+
+
+class ViewerServer:
+    """`batchout serve` on a free loopback port (W6), with the store `env` names; the bench GETs
+    its pages over one kept-alive connection. Stopped with SIGTERM, as a user stops it."""
+
+    def __init__(self, env, work: Path, name: str):
+        self.out, self.err = work / f"serve-{name}.out", work / f"serve-{name}.err"
+        with open(self.out, "wb") as out, open(self.err, "wb") as err:
+            self.proc = subprocess.Popen([str(BATCHOUT), "serve", "--listen", "127.0.0.1:0"], env=env, cwd=work,
+                                         stdout=out, stderr=err)
+        deadline = time.time() + 30
+        # Its first line: `serving STORE on http://ADDR/`.
+        while "\n" not in (text := self.out.read_text(errors="replace")):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.kill()
+                raise SystemExit(f"batchout serve did not start: {text}{self.err.read_text(errors='replace')}")
+            time.sleep(0.02)
+        first = text.split("\n", 1)[0]
+        if not (urls := re.findall(r"http://[^\s/]+", first)):
+            self.kill()
+            raise SystemExit(f"batchout serve printed no URL: {first}")
+        self.url = urls[-1]
+        host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        self.conn = HTTPConnection(host, int(port), timeout=600)
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        self.conn.request("GET", path)
+        answer = self.conn.getresponse()
+        return answer.status, answer.read()
+
+    def timed_get(self, path: str) -> tuple[float, float, float]:
+        """GETs path, which must answer 200 (kept in `answer`); returns the wall time, the server's
+        CPU-seconds for it and its peak RSS in MiB since it started (VmHWM)."""
+        cpu0 = self.cpu_seconds()
+        started = time.perf_counter()
+        status, body = self.get(path)
+        wall = time.perf_counter() - started
+        cpu = self.cpu_seconds() - cpu0
+        if status != 200:
+            raise SystemExit(f"failed ({status}): GET {self.url}{path}\n{body[:1000].decode(errors='replace')}")
+        self.answer = body
+        return wall, cpu, self.peak_rss()
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def peak_rss(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise SystemExit("no VmHWM for batchout serve")
+
+    def stop(self):
+        """SIGTERM, as a user stops it: it must exit 0 within 10 s."""
+        self.conn.close()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise SystemExit("batchout serve did not stop within 10 s of SIGTERM")
+        if code != 0:
+            raise SystemExit(f"batchout serve exited {code} on SIGTERM: {self.err.read_text(errors='replace')}")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def same_bytes(expected: Path, parts: list[Path]) -> bool:
@@ -402,6 +534,11 @@ def curl_parallel(config: Path, parallel: int):
     """One curl process running every transfer of the config, `parallel` at a time."""
     return ["curl", "-sS", "--no-progress-meter", "--parallel", "--parallel-immediate", "--parallel-max",
             str(parallel), "-K", str(config)]
+
+
+def quote_segment(name: str) -> str:
+    """A name as one segment of a viewer's URL path."""
+    return urllib.parse.quote(name, safe="")
 
 
 def batchout(tool: str, *args: str) -> list[str]:
@@ -456,6 +593,8 @@ class Bench:
         self.env.pop("AZ_BATCH_TASK_ID", None)
         self.results = []
         self.counter = 0
+        self.proxy = None  # W6's counting proxy in front of Azurite
+        self.viewers = []  # W6's `batchout serve` processes, stopped by close() if the bench fails
         # What warms a fresh server up: 40 files of 64 KiB and one of 40 MiB (five blocks).
         self.warm = work / "warm-up" / "warm"
         self.make_tree(self.warm, 1, 40, 64 * 1024)
@@ -490,42 +629,71 @@ class Bench:
     def js(self, *args):
         return ["node", str(PEERS / "js_peer.mjs"), *args]
 
-    def record(self, workload, phase, units, amount, tools, ceilings=()):
-        """tools: list of (name, make) where make(rep) -> Step; ceilings: the tools batchout is held to."""
+    def record(self, workload, phase, units, amount, tools, ceilings=(), notes=None, counted=None):
+        """tools: list of (name, make) where make(rep) -> Step; ceilings: the tools batchout is held to;
+        units None: no rate column; notes: what each tool did, printed under the table; counted: for
+        each tool, a make whose step asks the store through the counting proxy, run once before the
+        timed runs for the store's figures (W6)."""
         if self.args.tools:
             wanted = {"batchout", *self.args.tools.split(",")}
             tools = [(name, make) for name, make in tools if name in wanted]
             ceilings = [c for c in ceilings if c in wanted]
         runs = {name: [] for name, _ in tools}
+        # First, each tool once through the counting proxy, untimed: what it asks of the store.
+        # Not timed through it, as the proxy's own CPU (0.4 s a GiB) would slow what it stands
+        # between on a small machine. These runs also warm up the fresh Azurite's code for the
+        # requests the timed runs make, so that the first of them does not pay for it.
+        counts = {name: run(make(0), self.env, self.az, self.proxy)
+                  for name, make in (counted or {}).items() if name in runs}
         for rep in range(self.args.runs):
             # Tools alternate within each repetition, starting one further each time, so that no
             # tool always runs right after the same other one (and its clean-up).
             start = rep % len(tools)
             for name, make in tools[start:] + tools[:start]:
                 runs[name].append(run(make(rep), self.env, self.az if workload != "W5" else None))
+        for name in counts:
+            timed = [r["requests"] for r in runs[name]]
+            if any(n != counts[name]["requests"] for n in timed):
+                print(f"warning: {name} made {timed} requests timed, {counts[name]['requests']} counted")
+            for r in runs[name]:
+                r.update({k: counts[name][k] for k in ("store_bytes", "store_kinds")})
         wall = lambda tool: statistics.median(r["wall"] for r in runs[tool])
         vs_ceiling = {c: wall(c) / wall("batchout") for c in ceilings}
+        notes = {name: note for name, note in (notes or {}).items() if name in runs}
         self.results.append({"workload": workload, "phase": phase, "units": units, "amount": amount,
-                             "https": self.az.tls is not None, "runs": runs, "vs_ceiling": vs_ceiling})
-        self.print_block(workload, phase, units, amount, runs, vs_ceiling)
+                             "https": self.az.tls is not None, "runs": runs, "vs_ceiling": vs_ceiling,
+                             **({"notes": notes} if notes else {}), **({"counted": counts} if counts else {})})
+        self.print_block(workload, phase, units, amount, runs, vs_ceiling, notes)
 
-    def print_block(self, workload, phase, units, amount, runs, vs_ceiling):
+    def print_block(self, workload, phase, units, amount, runs, vs_ceiling, notes=None):
         base = statistics.median(r["wall"] for r in runs["batchout"])
         lag = "lag_max" in runs["batchout"][0]
+        store = "store_bytes" in runs["batchout"][0]
         print(f"\n{workload} {phase}")
-        print(f"| tool | median s | range s | vs batchout | {units}/s | client CPU s | peak RSS MiB | server CPU s "
-              f"| requests |" + (" max lag s | p95 lag s |" if lag else ""))
-        print("|---|---|---|---|---|---|---|---|---|" + ("---|---|" if lag else ""))
+        columns = ["tool", "median s", "range s", "vs batchout", *([f"{units}/s"] if units else []), "client CPU s",
+                   "peak RSS MiB", "server CPU s", "requests", *(["store bytes"] if store else []),
+                   *(["max lag s", "p95 lag s"] if lag else [])]
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---|" * len(columns))
         for name, rs in runs.items():
             med = lambda k: statistics.median(r[k] for r in rs)
             wall = med("wall")
             walls = [r["wall"] for r in rs]
-            row = (f"| {name} | {wall:.2f} | {min(walls):.2f}–{max(walls):.2f} | {wall / base:.2f} | "
-                   f"{amount / wall:.1f} | {med('cpu'):.2f} | "
-                   f"{med('rss'):.0f} | {med('server_cpu'):.2f} | {med('requests'):.0f} |")
+            places = 3 if store else 2  # W6: the viewer answers in milliseconds
+            cells = [name, f"{wall:.{places}f}", f"{min(walls):.{places}f}–{max(walls):.{places}f}",
+                     f"{wall / base:.{places}f}",
+                     *([f"{amount / wall:.1f}"] if units else []), f"{med('cpu'):.2f}", f"{med('rss'):.0f}",
+                     f"{med('server_cpu'):.2f}", f"{med('requests'):.0f}",
+                     *([f"{round(med('store_bytes')):,}"] if store else [])]
             if lag:
-                row += f" {max(r['lag_max'] for r in rs):.2f} | {med('lag_p95'):.2f} |"
-            print(row)
+                cells += [f"{max(r['lag_max'] for r in rs):.2f}", f"{med('lag_p95'):.2f}"]
+            print("| " + " | ".join(cells) + " |")
+        for name, note in (notes or {}).items():
+            kinds = runs[name][-1].get("store_kinds")
+            if kinds is not None:
+                asked = [f"{k['requests']} × {what} ({k['bytes']:,} B)" for what, k in kinds.items()]
+                note += "; asked of the store: " + (", ".join(asked) or "nothing")
+            print(f"{name}: {note}")
         for name, rs in runs.items():
             unstored = max(r.get("unstored_bytes", 0) for r in rs)
             if unstored:
@@ -549,6 +717,21 @@ class Bench:
                 block[:8] = i.to_bytes(8, "little")
                 f.write(block)
             f.write(block[: size % MiB])
+
+    def make_log(self, path: Path, size: int):
+        """A text log of `size` bytes (a whole number of MiB): lines of ASCII, each MiB of them
+        numbered by its MiB and line, each MiB ending with a whole line."""
+        line = b"@@@@@@ line %05d: the task is still working on it, step done, nothing to report\n"
+        lines, length, n = [], 0, 0
+        while length + len(line) <= MiB:
+            lines.append(line % n)
+            length += len(lines[-1])
+            n += 1
+        lines[-1] = lines[-1][:-1] + b"." * (MiB - length) + b"\n"
+        template = b"".join(lines)
+        with open(path, "wb") as f:
+            for i in range(size // MiB):
+                f.write(template.replace(b"@@@@@@", b"%06d" % i))
 
     def make_tree(self, root: Path, folders: int, per_folder: int, size: int):
         data = bytes((i * 131 + 7) % 251 for i in range(size))
@@ -780,6 +963,171 @@ class Bench:
         self.record("W5", "local store vs cp -r", "MB", size / 1e6, [(t, copy(t)) for t in ["batchout", "cp"]])
 
 
+    def w6(self):
+        """The viewer (`batchout serve`) against the CLI doing the same store work: a job's page
+        against `batchout tasks`, and a log's tail against `batchout get` of the whole log. Each
+        tool once through the counting proxy, for what it asks of the store; then timed straight
+        against Azurite."""
+        data = self.work / "w6"
+        data.mkdir()
+        tls = (str(self.az.tls[1]), str(self.az.tls[2]), str(self.az.tls[0])) if self.az.tls else None
+        self.proxy = CountingProxy(("127.0.0.1", self.az.port), tls=tls)
+        endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{self.proxy.port}/devstoreaccount1"
+        direct = dict(self.env)
+        proxied = dict(self.env, BATCHOUT_STORE=endpoint,
+                       AZURE_STORAGE_CONNECTION_STRING=self.az.connection_string.replace(self.az.endpoint, endpoint))
+        for env in direct, proxied:
+            env.pop("BATCHOUT_SERVE_TOKEN", None)  # the bench's requests carry none
+        try:
+            self.w6_job_page(data, {"direct": direct, "counted": proxied})
+            self.w6_log_tail(data, {"direct": direct, "counted": proxied})
+        finally:
+            self.proxy.close()
+            if self.proxy.errors:
+                print(f"counting proxy: {len(self.proxy.errors)} connections ended in error, the first: "
+                      f"{self.proxy.errors[0]}")
+
+    def viewers_of(self, data: Path, envs: dict, warm_up: str) -> dict:
+        """A `batchout serve` for each of envs (its store straight, or through the proxy), each
+        having answered warm_up, untimed (which opens its connection to the store)."""
+        viewers = {}
+        for name, env in envs.items():
+            viewer = ViewerServer(env, data, name)
+            self.viewers.append(viewer)
+            viewers[name] = viewer
+            status, body = viewer.get(warm_up)
+            if status != 200:
+                raise SystemExit(f"failed ({status}): GET {viewer.url}{warm_up}\n"
+                                 f"{body[:1000].decode(errors='replace')}")
+        return viewers
+
+    def stop_viewers(self, viewers: dict):
+        for viewer in viewers.values():
+            viewer.stop()
+            self.viewers.remove(viewer)
+
+    def w6_job_page(self, data: Path, envs: dict):
+        count = self.args.w6_tasks
+        self.fresh_server()
+        job, _ = self.job("w6-page")  # prepared: its container records the job id (jobid)
+        tasks = [f"task{n:05d}" for n in range(count)]
+        # Each task's outputs: a result (TaskOutput) and its stdout.txt (TaskLog), put by curl
+        # (8 at a time, as W2's curl-parallel) straight to Azurite, untimed.
+        result, stdout = data / "result.json", data / "stdout.txt"
+        result.write_text('{"frames": 24, "status": "done"}\n')
+        stdout.write_text("".join(f"line {i} of the task's output\n" for i in range(40)))
+        base, sas = self.sas(job)
+        config = data / "tasks.cfg"
+        write_curl_config(config, [
+            [("header", "x-ms-blob-type: BlockBlob"), ("header", API_VERSION), ("upload-file", str(source)),
+             ("url", f"{base}/{urllib.parse.quote(f'{task}/{blob}')}?{sas}")]
+            for task in tasks
+            for source, blob in [(result, "$TaskOutput/result.json"), (stdout, "$TaskLog/stdout.txt")]])
+        subprocess.run(curl_parallel(config, W2_PARALLEL), env=self.env, check=True)
+
+        # The job's page (tasks with their figures), and beside it the JSON API's page of task ids,
+        # which stands in for it while it is not served (404).
+        page, api = f"/jobs/{quote_segment(job)}", f"/api/jobs/{quote_segment(job)}"
+        viewers = self.viewers_of(data, envs, warm_up=f"{api}?limit=1")
+        status, body = viewers["direct"].get(page)
+        paths = {"viewer": page, "viewer-api": api}
+        notes = {"viewer": f"GET /jobs/{{job}}: the job's page, its first 100 of {count} tasks with their figures",
+                 "viewer-api": f"GET /api/jobs/{{job}}: the JSON API's first page, 100 of {count} tasks",
+                 "batchout": f"batchout tasks --job JOB: all {count} tasks"}
+        if status == 404:
+            paths = {"viewer": api}
+            notes["viewer"] = (notes.pop("viewer-api") + " (GET /jobs/{job} answered 404, not served yet: "
+                                                         "the JSON API's page instead)")
+        elif status != 200:
+            raise SystemExit(f"failed ({status}): GET {viewers['direct'].url}{page}\n"
+                             f"{body[:1000].decode(errors='replace')}")
+
+        def check_page(viewer, path):
+            if path == api:
+                answer = json.loads(viewer.answer)
+                # Task ids, or (since the job's page) tasks with their figures.
+                shown = [t if isinstance(t, str) else t["task"] for t in answer["tasks"]]
+                counted = all(isinstance(t, str) or t["outputs"] == 2 for t in answer["tasks"])
+                if shown != tasks[:100] or not counted or (answer["next"] is None) != (count <= 100):
+                    raise SystemExit(f"the viewer's page of tasks is not the first 100: {answer['tasks'][:3]}…")
+            elif tasks[0].encode() not in viewer.answer:
+                raise SystemExit(f"the viewer's job page does not show {tasks[0]}")
+
+        listed = data / "tasks.txt"
+
+        def check_tasks():
+            if listed.read_text().split() != tasks:
+                raise SystemExit(f"batchout tasks did not list the {count} tasks: {listed}")
+
+        def make(tool, how):
+            def step(rep):
+                if tool in paths:
+                    viewer, path = viewers[how], paths[tool]
+                    return Step(None, data, viewer=viewer, path=path, check=lambda: check_page(viewer, path))
+                return Step(f"exec {shlex.join(batchout(tool, 'tasks', '--job', job))} > {shlex.quote(str(listed))}",
+                            data, env=envs[how], check=check_tasks)
+            return step
+
+        tools = [*paths, "batchout"]
+        self.record("W6", f"job page of {count} tasks (2 outputs each)", None, count,
+                    [(t, make(t, "direct")) for t in tools], notes=notes,
+                    counted={t: make(t, "counted") for t in tools})
+        self.stop_viewers(viewers)
+
+    def w6_log_tail(self, data: Path, envs: dict):
+        mib, tail = self.args.w6_log_mib, 64 * 1024
+        size = mib * MiB
+        self.fresh_server()
+        job, _ = self.job("w6-log")
+        folder = data / "log"
+        folder.mkdir()
+        log = folder / "stdout.txt"
+        self.make_log(log, size)
+        with open(log, "rb") as f:
+            f.seek(size - tail)
+            last = f.read()
+        subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "t", "--kind", "TaskLog", "stdout.txt"],
+                       env=self.env, cwd=folder, check=True, stdout=subprocess.DEVNULL)
+        log.unlink()
+        usage = subprocess.run([str(BATCHOUT), "get", "--help"], capture_output=True, text=True, check=True).stdout
+        if ranged := [flag for flag in ("--range", "--tail", "--offset") if flag in usage]:
+            print(f"note: batchout get now has {', '.join(ranged)}: W6 still gets the whole log")
+
+        task = f"/api/jobs/{quote_segment(job)}/tasks/t"
+        viewers = self.viewers_of(data, envs, warm_up=task)
+        path = f"{task}/TaskLog/stdout.txt?tail={tail}"
+
+        def check_tail(viewer):
+            answer = json.loads(viewer.answer)
+            where = {k: answer[k] for k in ("size", "start", "end")}
+            if where != {"size": size, "start": size - tail, "end": size} or answer["text"].encode() != last:
+                raise SystemExit(f"the viewer's tail is not the log's last {tail} bytes: {where}")
+
+        def make(tool, how):
+            def step(rep):
+                if tool == "viewer":
+                    viewer = viewers[how]
+                    return Step(None, data, viewer=viewer, path=path, check=lambda: check_tail(viewer))
+                # `batchout get` reads no range: the whole log, to standard output (/dev/null).
+                return Step(batchout(tool, "get", "--job", job, "--task", "t", "--kind", "TaskLog", "stdout.txt",
+                                     "-o", "-"), data, env=envs[how])
+            return step
+
+        notes = {"viewer": f"GET /api/jobs/{{job}}/tasks/t/TaskLog/stdout.txt?tail={tail}: the last 64 KiB",
+                 "batchout": f"batchout get --kind TaskLog stdout.txt -o - (to /dev/null): all {mib} MiB, "
+                             f"as get reads no range"}
+        tools = ["viewer", "batchout"]
+        self.record("W6", f"last 64 KiB of a {mib} MiB log", None, size,
+                    [(t, make(t, "direct")) for t in tools], notes=notes,
+                    counted={t: make(t, "counted") for t in tools})
+        self.stop_viewers(viewers)
+
+    def close(self):
+        """Stops what a failed W6 left running."""
+        for viewer in self.viewers:
+            viewer.kill()
+
+
 def processor() -> str:
     """The processor's model name, as Linux reports it: runs on different machines differ."""
     try:
@@ -795,15 +1143,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run: checks that the bench runs")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="W1,W2,W3,W4,W5")
+    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W6")
     parser.add_argument("--json", help="write the raw figures here")
     parser.add_argument("--tools", help="only batchout and these rows, e.g. curl-blocks,javascript")
     parser.add_argument("--https", action="store_true",
                         help="Azurite over HTTPS, every tool trusting an authority made for the run")
     args = parser.parse_args()
     args.w1_mib, args.w2_files, args.w3_names, args.w4_seconds = 1024, 2000, 20000, 30
+    args.w6_tasks, args.w6_log_mib = 10000, 1024
     if args.smoke:
         args.runs, args.w1_mib, args.w2_files, args.w3_names, args.w4_seconds = 1, 40, 100, 200, 3
+        args.w6_tasks, args.w6_log_mib = 300, 64
     # A bench stopped with SIGTERM (kill, a CI timeout) stops its Azurite and removes its files too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="batchout-bench-"))
@@ -814,12 +1164,13 @@ def main():
               f"median of {args.runs}, Azurite on {azurite.endpoint.rsplit('/', 1)[0]}, "
               f"curl blocks and ranges of {BLOCK_SIZE / MiB:g} MiB x {BLOCK_CONCURRENCY}")
         only = args.only.split(",")
-        for name in ["W1", "W2", "W3", "W4", "W5"]:
+        for name in ["W1", "W2", "W3", "W4", "W5", "W6"]:
             if name in only:
                 getattr(bench, name.lower())()
         if args.json:
             Path(args.json).write_text(json.dumps(bench.results, indent=1))
     finally:
+        bench.close()
         azurite.stop()
         shutil.rmtree(work, ignore_errors=True)
 

@@ -2,9 +2,10 @@
 //! exit code and duration `batchout run` recorded), a page at a time.
 //!
 //! A page comes from the job's flat listing, read from where the page
-//! before stopped: its cost is the listing of the outputs it shows (one
-//! request per 5,000 outputs), plus one small read per task whose run left
-//! a manifest. Sorting by anything but the id needs every task's figures,
+//! before stopped, asking for about as many outputs as its tasks hold (a
+//! guess of 4 a task at first, then what the tasks seen held): its cost is
+//! the listing of the outputs it shows, plus one small read per task whose
+//! run left a manifest. Sorting by anything but the id needs every task's figures,
 //! so it reads the whole listing once.
 
 use std::cmp::Reverse;
@@ -22,6 +23,13 @@ use crate::listing::no_such_job;
 /// Separates the task a page starts at from the store's marker in a
 /// [`TaskCursor`]; no task id holds it.
 const CURSOR_SEPARATOR: char = '~';
+
+/// How many outputs a task is guessed to hold before any is seen.
+const OUTPUTS_PER_TASK: usize = 4;
+/// The fewest entries a listing request asks for.
+const MIN_LISTING: usize = 50;
+/// The most entries a listing request asks for (Azure's largest page).
+const MAX_LISTING: usize = 5000;
 
 /// The most manifests read at once.
 const MANIFEST_READS: usize = 8;
@@ -154,15 +162,26 @@ async fn by_id(
     let start = cursor.as_ref().map(|c| format!("{}/", c.task));
     let mut marker = cursor.and_then(|c| c.marker);
     let mut page = TaskPage::default();
+    // Ask for about as many outputs as the page's tasks hold: a guess of a
+    // few each at first, then what the tasks seen so far held each.
+    let mut seen = 0usize;
+    let mut want = query
+        .limit
+        .saturating_add(1)
+        .saturating_mul(OUTPUTS_PER_TASK);
     loop {
         let options = ListOptions::default()
             .with_prefix(query.prefix.clone())
-            .with_marker(marker.clone());
+            .with_marker(marker.clone())
+            .with_max_results(
+                u32::try_from(want.clamp(MIN_LISTING, MAX_LISTING)).unwrap_or(u32::MAX),
+            );
         let listed = store
             .list_page(container, &options)
             .await
             .map_err(|e| no_such_job(job, e))?;
         page.listings += 1;
+        seen += listed.objects.len();
         for meta in listed.objects {
             if start.as_deref().is_some_and(|s| meta.name.as_str() < s) {
                 continue;
@@ -194,6 +213,12 @@ async fn by_id(
             Some(next) => marker = Some(next),
             None => return Ok(page),
         }
+        let each = (seen / page.rows.len().max(1)).max(1);
+        let missing = query
+            .limit
+            .saturating_add(1)
+            .saturating_sub(page.rows.len());
+        want = missing.saturating_add(1).saturating_mul(each);
     }
 }
 

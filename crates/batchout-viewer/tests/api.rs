@@ -94,6 +94,8 @@ async fn the_api_shows_jobs_tasks_kinds_outputs_and_logs(store: Arc<dyn Store>, 
         let page = page.json();
         if pages == 0 {
             assert_eq!(page["kinds"], serde_json::json!(["JobOutput"]), "{page}");
+            // The job's kinds, and one listing of about the page's outputs.
+            assert_eq!(page["listings"], 2, "{page}");
         }
         pages += 1;
         for task in page["tasks"].as_array().expect("tasks") {
