@@ -87,8 +87,8 @@ pub enum Command {
         job: JobArg,
     },
     /// Print a URL that lets a task save, list and read this job's outputs, and
-    /// nothing else (an Azure container SAS URL). Needs the account key. This is
-    /// the one command that prints a secret: the URL is its product.
+    /// nothing else (an Azure container SAS URL). Needs the account key. With
+    /// output-files, the one command that prints a secret: the URL is its product.
     Sas {
         #[command(flatten)]
         job: JobArg,
@@ -98,6 +98,51 @@ pub enum Command {
         /// Permission letters: r read, a add, c create, w write, l list, d delete.
         #[arg(long, value_name = "LETTERS", default_value = batchout::DEFAULT_SAS_PERMISSIONS)]
         permissions: String,
+    },
+    /// Print the Batch service's `outputFiles` JSON for a task (or, with
+    /// --command, a whole task body), so that the service itself uploads the
+    /// task's files under the conventions' names, with no tool on the node.
+    OutputFiles {
+        #[command(flatten)]
+        job: JobArg,
+        /// Task id (not taken from AZ_BATCH_TASK_ID: this runs where tasks are
+        /// made); without it, the rules are for the job's own outputs.
+        #[arg(long, value_name = "TASK")]
+        task: Option<String>,
+        /// An output rule, PATTERN[:KIND[:CONDITION]], as `run --output` takes
+        /// it: a pattern relative to the task's working directory, a kind
+        /// (default TaskOutput) and when the service uploads: success
+        /// (default), failure or completion. Repeatable.
+        #[arg(long = "rule", value_name = "RULE")]
+        rules: Vec<String>,
+        /// Leave out the default rule that uploads the task's stdout.txt and
+        /// stderr.txt as TaskLog on completion (../std*.txt).
+        #[arg(long)]
+        no_logs: bool,
+        /// The job's container URL, with a SAS that allows write, as given
+        /// [default: a SAS URL signed with the store's account key].
+        #[arg(long, value_name = "URL")]
+        container_url: Option<String>,
+        /// The ARM resource id of the pool's user-assigned managed identity
+        /// that uploads; the container URL then carries no SAS.
+        #[arg(long, value_name = "RESOURCE_ID")]
+        identity: Option<String>,
+        /// How long the signed URL stays valid, e.g. 7d, 12h, 90m.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            default_value = "7d",
+            conflicts_with_all = ["container_url", "identity"]
+        )]
+        expiry: String,
+        /// A header the service sends with each upload, NAME=VALUE (e.g.
+        /// x-ms-blob-content-type=text/csv). Repeatable.
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        headers: Vec<String>,
+        /// Print a whole task body (id, commandLine, outputFiles) with this
+        /// command line, for `az batch task create --json-file`.
+        #[arg(long, value_name = "CMD", requires = "task")]
+        command: Option<String>,
     },
     /// Save files as outputs.
     Save {

@@ -232,6 +232,20 @@ pub trait Store: fmt::Debug + fmt::Display + Send + Sync + 'static {
     /// [`Error::NotFound`] when there is no such blob.
     async fn delete(&self, location: &Location) -> Result<()>;
 
+    /// The plain URL of `container`, with no credential in it, where the
+    /// store is reached by URL: what a service that authenticates its own
+    /// way (a Batch pool's managed identity) is given. `None` for a store
+    /// that no other machine can reach (a local directory).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::WrongContainer`] for a container this store cannot reach (a
+    /// store opened on one container, asked for another).
+    fn container_url(&self, container: &ContainerName) -> Result<Option<String>> {
+        let _ = container;
+        Ok(None)
+    }
+
     /// A URL that grants access to one container, and nothing else, until
     /// `expiry`: on Azure, a container SAS URL. `permissions` are the letters of
     /// the service (`racwl`: read, add, create, write, list).

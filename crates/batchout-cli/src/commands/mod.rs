@@ -3,6 +3,7 @@
 mod fetch;
 mod list;
 mod names;
+mod output_files;
 mod prepare;
 mod remove;
 mod run;
@@ -82,6 +83,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             &permissions,
             &printer,
         )),
+        Command::OutputFiles {
+            job,
+            task,
+            rules,
+            no_logs,
+            container_url,
+            identity,
+            expiry,
+            headers,
+            command,
+        } => {
+            let request = output_files::OutputFilesRequest {
+                job: job.job.as_deref(),
+                task: task.as_deref(),
+                rules: &rules,
+                logs: !no_logs,
+                container_url: container_url.as_deref(),
+                identity: identity.as_deref(),
+                expiry: &expiry,
+                headers: &headers,
+                command: command.as_deref(),
+            };
+            done(output_files::output_files(
+                cli.store.as_deref(),
+                context,
+                request,
+            ))
+        }
         Command::Save {
             target,
             kind,

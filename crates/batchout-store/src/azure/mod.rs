@@ -134,6 +134,14 @@ impl AzureStore {
     }
 
     /// Refuses a container other than the one a SAS URL is bound to.
+    /// The container's URL: the endpoint and its name, no query.
+    fn container_base(&self, container: &ContainerName) -> String {
+        format!(
+            "{}/{container}",
+            self.target().endpoint.as_str().trim_end_matches('/')
+        )
+    }
+
     fn check_container(&self, container: &ContainerName) -> Result<()> {
         match &self.target().container {
             Some(bound) if bound != container => Err(Error::WrongContainer {
@@ -543,6 +551,11 @@ impl Store for AzureStore {
         self.list_request(container, options).await
     }
 
+    fn container_url(&self, container: &ContainerName) -> Result<Option<String>> {
+        self.check_container(container)?;
+        Ok(Some(self.container_base(container)))
+    }
+
     fn container_access_url(
         &self,
         container: &ContainerName,
@@ -557,10 +570,7 @@ impl Store for AzureStore {
             });
         };
         let token = sas::container_sas(key, container, permissions, expiry)?;
-        let base = format!(
-            "{}/{container}",
-            self.target().endpoint.as_str().trim_end_matches('/')
-        );
+        let base = self.container_base(container);
         Ok(SecretUrl::new(
             format!("{base}?{}", token.expose()),
             format!("{base}?{}", token.redacted()),

@@ -12,6 +12,7 @@
 mod child;
 mod manifest;
 mod rule;
+pub mod service;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
