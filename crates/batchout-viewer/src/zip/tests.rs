@@ -21,33 +21,33 @@ const READ_BACK: &str = r#"
 import hashlib, json, struct, sys, zipfile
 path, mode = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
-bad = archive.testzip()
-entries = []
-for info in archive.infolist():
-    entry = {"name": info.filename, "size": info.file_size,
-             "compressed": info.compress_size, "crc": info.CRC,
-             "flags": info.flag_bits, "method": info.compress_type,
-             "date_time": list(info.date_time), "offset": info.header_offset}
-    raw.seek(info.header_offset)
-    local = struct.unpack("<IHHHHHIIIHH", raw.read(30))
-    raw.seek(local[9], 1)
-    extra, extras = raw.read(local[10]), []
-    while len(extra) >= 4:
-        tag, size = struct.unpack("<HH", extra[:4])
-        extras.append(tag)
-        extra = extra[4 + size:]
-    raw.seek(info.compress_size, 1)
-    entry["local"] = {"signature": local[0], "version": local[1], "flags": local[2],
-                      "sizes": [local[7], local[8]], "extras": extras}
-    entry["descriptor"] = list(struct.unpack("<IIQQ", raw.read(24)))
-    if mode == "read":
-        digest, read = hashlib.sha256(), 0
-        with archive.open(info) as f:
-            while chunk := f.read(1 << 20):
-                read += len(chunk)
-                digest.update(chunk)
-        entry["read"], entry["sha256"] = read, digest.hexdigest()
-    entries.append(entry)
+    bad = archive.testzip()
+    entries = []
+    for info in archive.infolist():
+        entry = {"name": info.filename, "size": info.file_size,
+                 "compressed": info.compress_size, "crc": info.CRC,
+                 "flags": info.flag_bits, "method": info.compress_type,
+                 "date_time": list(info.date_time), "offset": info.header_offset}
+        raw.seek(info.header_offset)
+        local = struct.unpack("<IHHHHHIIIHH", raw.read(30))
+        raw.seek(local[9], 1)
+        extra, extras = raw.read(local[10]), []
+        while len(extra) >= 4:
+            tag, size = struct.unpack("<HH", extra[:4])
+            extras.append(tag)
+            extra = extra[4 + size:]
+        raw.seek(info.compress_size, 1)
+        entry["local"] = {"signature": local[0], "version": local[1], "flags": local[2],
+                          "sizes": [local[7], local[8]], "extras": extras}
+        entry["descriptor"] = list(struct.unpack("<IIQQ", raw.read(24)))
+        if mode == "read":
+            digest, read = hashlib.sha256(), 0
+            with archive.open(info) as f:
+                while chunk := f.read(1 << 20):
+                    read += len(chunk)
+                    digest.update(chunk)
+            entry["read"], entry["sha256"] = read, digest.hexdigest()
+        entries.append(entry)
 print(json.dumps({"testzip": bad, "entries": entries}))
 "#;
 
