@@ -25,6 +25,12 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Print only errors: no progress, warnings, or reports of what was done
+    /// ("saved …"). What was asked for is still printed: listings, names,
+    /// URLs, --json, `get -o -`. Not with -v.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
     /// Attempts in all for each request to a remote store, 1 to 100 [env:
     /// BATCHOUT_RETRIES] [default: 5].
     #[arg(long, global = true, value_name = "N")]
@@ -61,6 +67,24 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses the command line; a wrong one exits with clap's usage error
+    /// (exit 2). `-q` with `-v` is one wherever each is written: clap's own
+    /// check misses the two on either side of the command's name.
+    pub fn parse_checked() -> Self {
+        let cli = <Self as Parser>::parse();
+        if cli.quiet && cli.verbose > 0 {
+            <Self as clap::CommandFactory>::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "the argument '--quiet' cannot be used with '--verbose...'",
+                )
+                .exit();
+        }
+        cli
+    }
+}
+
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -89,6 +113,7 @@ pub enum Command {
     /// Print a URL that lets a task save, list and read this job's outputs, and
     /// nothing else (an Azure container SAS URL). Needs the account key. With
     /// output-files, the one command that prints a secret: the URL is its product.
+    /// With --check or --check-url, proves a URL works with nothing else.
     Sas {
         #[command(flatten)]
         job: JobArg,
@@ -98,6 +123,24 @@ pub enum Command {
         /// Permission letters: r read, a add, c create, w write, l list, d delete.
         #[arg(long, value_name = "LETTERS", default_value = batchout::DEFAULT_SAS_PERMISSIONS)]
         permissions: String,
+        /// Then check the URL made, with it alone: save, append, read, list
+        /// and delete a probe under .batchout-check/, reporting each step on
+        /// stderr and the permission a failed one lacks (exit 1).
+        #[arg(long)]
+        check: bool,
+        /// Check this container SAS URL instead of making one (`-`: read it
+        /// from standard input, which, unlike a command line, other users
+        /// cannot see); the report is printed on stdout.
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with_all = ["check", "expiry", "permissions"]
+        )]
+        check_url: Option<String>,
+        /// Warn when the URL expires sooner than this from now: the longest a
+        /// task may run, e.g. 12h.
+        #[arg(long, value_name = "DURATION")]
+        max_task_time: Option<String>,
     },
     /// Print the Batch service's `outputFiles` JSON for a task (or, with
     /// --command, a whole task body), so that the service itself uploads the
@@ -306,6 +349,25 @@ pub enum Command {
         /// File paths of the outputs to delete, as `ls` shows them.
         #[arg(value_name = "PATH", required_unless_present = "all")]
         paths: Vec<String>,
+    },
+    /// Print a shell completion script (no store needed). Bash: `batchout
+    /// completions bash > ~/.local/share/bash-completion/completions/batchout`.
+    Completions {
+        /// The shell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, in roff (no store needed): batchout's, which lists
+    /// every command, or one command's; or, with --dir, write every page into
+    /// DIR (batchout.1, batchout-save.1…).
+    Man {
+        /// One command's page (`batchout-save.1` for save).
+        #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+        command: Option<String>,
+        /// Write every page, one file each, into DIR (created if needed),
+        /// for a package's man1 folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 

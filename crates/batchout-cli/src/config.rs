@@ -134,8 +134,8 @@ pub fn concurrency(flag: Option<&str>) -> anyhow::Result<usize> {
 }
 
 /// Whether transfers may show a progress bar: not with `--json` (a script is
-/// reading), `--no-progress`, or `BATCHOUT_PROGRESS` set to `0`, `false`, `no`
-/// or `off`. Even then one is drawn only when standard error is a terminal
+/// reading), `-q`, `--no-progress`, or `BATCHOUT_PROGRESS` set to `0`, `false`,
+/// `no` or `off`. Even then one is drawn only when standard error is a terminal
 /// (see [`crate::progress`]).
 pub fn progress_wanted(cli: &Cli) -> bool {
     let off_by_env = from_env(PROGRESS_ENV).is_some_and(|value| {
@@ -144,7 +144,7 @@ pub fn progress_wanted(cli: &Cli) -> bool {
             "0" | "false" | "no" | "off"
         )
     });
-    !(cli.json || cli.no_progress || off_by_env)
+    !(cli.json || cli.quiet || cli.no_progress || off_by_env)
 }
 
 fn from_env(name: &str) -> Option<String> {

@@ -11,11 +11,9 @@ mod runtime;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    init_logging(cli.verbose);
+    let cli = cli::Cli::parse_checked();
+    init_logging(cli.verbose, cli.quiet);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let from_env = std::env::var(runtime::THREADS_ENV).ok();
     let local = batchout::configured_is_local(cli.store.as_deref());
@@ -46,13 +44,16 @@ fn main() -> ExitCode {
 /// Logs on stderr: batchout's own crates at the level `-v`/`-vv` asks for, the
 /// HTTP stack (which may print request URLs, and so SAS tokens) no lower than
 /// info. `BATCHOUT_LOG` replaces the whole filter, though even then the HTTP
-/// stack's debug and trace logs stay off unless it names them.
-fn init_logging(verbose: u8) {
+/// stack's debug and trace logs stay off unless it names them. `-q` logs
+/// errors only, whatever `BATCHOUT_LOG` says.
+fn init_logging(verbose: u8, quiet: bool) {
+    let filter = if quiet {
+        tracing_subscriber::EnvFilter::new("error")
+    } else {
+        log_filter(verbose, std::env::var("BATCHOUT_LOG").ok().as_deref())
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(log_filter(
-            verbose,
-            std::env::var("BATCHOUT_LOG").ok().as_deref(),
-        ))
+        .with_env_filter(filter)
         .with_writer(progress::LogWriter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)

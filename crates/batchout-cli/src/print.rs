@@ -1,6 +1,12 @@
 //! Printing results: text for people, JSON for scripts. Writes go through
 //! [`Printer`] so a closed pipe surfaces as an error `main` can ignore, instead of
 //! a panic.
+//!
+//! What a command prints is one of three things, and `-q` tells them apart:
+//! its product, which the user asked for (a listing, a name, a URL, a JSON
+//! document: [`Printer::line`], [`Printer::value`]), always printed; a report
+//! of what it did (`saved …`: [`Printer::note`]) and a warning
+//! ([`Printer::warn`]), both left out with `-q`. Errors are `main`'s to print.
 
 use std::io::{self, Write};
 use std::time::SystemTime;
@@ -8,15 +14,17 @@ use std::time::SystemTime;
 use batchout::{Output, Scope};
 use serde::Serialize;
 
-/// Writes lines or JSON to standard output.
+/// Writes lines or JSON to standard output, and warnings to standard error.
 pub struct Printer {
     json: bool,
+    quiet: bool,
 }
 
 impl Printer {
-    /// A printer in text or JSON mode.
-    pub fn new(json: bool) -> Self {
-        Self { json }
+    /// A printer in text or JSON mode; `quiet` (`-q`) leaves out notes and
+    /// warnings.
+    pub fn new(json: bool, quiet: bool) -> Self {
+        Self { json, quiet }
     }
 
     /// Whether JSON is wanted.
@@ -24,7 +32,8 @@ impl Printer {
         self.json
     }
 
-    /// Prints one line of text (text mode only).
+    /// Prints one line of a command's product, a listing's or a name
+    /// (text mode only; printed with `-q` too).
     pub fn line(&self, text: impl AsRef<str>) -> io::Result<()> {
         if self.json {
             return Ok(());
@@ -33,11 +42,20 @@ impl Printer {
         writeln!(out, "{}", text.as_ref())
     }
 
-    /// Prints lines of text (text mode only) in as few writes as they fit
-    /// in: a save of thousands of files prints them once it is done, and a
-    /// write each was a system call each.
-    pub fn lines(&self, lines: impl IntoIterator<Item = String>) -> io::Result<()> {
-        if self.json {
+    /// Prints a report of what was done (`saved …`, `wrote …`): text mode
+    /// only, and not with `-q`.
+    pub fn note(&self, text: impl AsRef<str>) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        self.line(text)
+    }
+
+    /// Prints reports of what was done (text mode only, not with `-q`) in as
+    /// few writes as they fit in: a save of thousands of files prints them
+    /// once it is done, and a write each was a system call each.
+    pub fn notes(&self, lines: impl IntoIterator<Item = String>) -> io::Result<()> {
+        if self.json || self.quiet {
             return Ok(());
         }
         let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout().lock());
@@ -47,7 +65,16 @@ impl Printer {
         out.flush()
     }
 
-    /// Prints a JSON document (JSON mode only).
+    /// Prints a warning on standard error, the line as given (`warning: …`),
+    /// in text and JSON mode alike, but not with `-q`. A standard error that
+    /// cannot be written to loses the warning, and nothing else.
+    pub fn warn(&self, line: impl AsRef<str>) {
+        if !self.quiet {
+            let _ = writeln!(io::stderr().lock(), "{}", line.as_ref());
+        }
+    }
+
+    /// Prints a JSON document (JSON mode only; printed with `-q` too).
     pub fn value(&self, value: &impl Serialize) -> io::Result<()> {
         if !self.json {
             return Ok(());

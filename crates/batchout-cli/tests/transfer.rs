@@ -670,6 +670,10 @@ fn a_progress_bar_shows_on_a_terminal_and_nowhere_else() {
     let shown =
         on_terminal(&env, &store, &save, &[("BATCHOUT_PROGRESS", "0")]).expect("script is there");
     no_bar_shown(&shown, "BATCHOUT_PROGRESS=0");
+    let mut silenced = vec!["-q"];
+    silenced.extend(save);
+    let shown = on_terminal(&env, &store, &silenced, &[]).expect("script is there");
+    assert_eq!(shown, "", "-q shows nothing at all");
     let mut json = save.to_vec();
     json.push("--json");
     let shown = on_terminal(&env, &store, &json, &[]).expect("script is there");

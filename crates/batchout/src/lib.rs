@@ -19,7 +19,11 @@
 //! - [`Tracker`]: a local file that grows at its end (a log), mirrored to an
 //!   output while it is written ([`TaskOutputs::track`], see [`track`]).
 //! - [`list_jobs`]: the jobs a store holds, with their ids as recorded at
-//!   prepare; [`JobOutputs::summary`] counts what one holds.
+//!   prepare; [`JobOutputs::summary`] counts what one holds;
+//!   [`JobOutputs::task_spellings`] finds a task's outputs whatever the case
+//!   of its id.
+//! - [`AccessCheck`]: proves that a container SAS URL lets a task save,
+//!   append, read and list, and says which permission it lacks.
 //! - [`open`]: a store from a path or URL; [`open_default`] for the store the
 //!   environment names, else the local directory that needs no configuration.
 //!
@@ -47,6 +51,7 @@
 //! # })?; Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod access;
 mod core;
 mod download;
 mod error;
@@ -57,8 +62,12 @@ pub mod pattern;
 pub mod runner;
 mod save;
 mod scoped;
+mod spelling;
 pub mod track;
 
+pub use access::{
+    ACCESS_PROBE_FOLDER, AccessCheck, AccessReport, AccessStep, StepResult, StepStatus, expiry_step,
+};
 pub use batchout_naming::{
     ContainerName, JobId, NamingError, OutputKind, OutputPath, Scope, TaskId, blob_name,
     kind_prefix, parse_blob_name, scope_prefix,

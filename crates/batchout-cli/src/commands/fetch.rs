@@ -3,9 +3,10 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use batchout::OutputPath;
+use batchout::{OutputPath, Scope};
 use serde::Serialize;
 
+use super::spelling;
 use crate::cli::Target;
 use crate::config::{self, Context};
 use crate::print::{self, OutputJson, Printer};
@@ -26,7 +27,9 @@ pub struct GetRequest<'a> {
 }
 
 /// Fetches one output to a file (atomically, and only if it matches its
-/// recorded checksum) or standard output.
+/// recorded checksum) or standard output. A task whose exact spelling holds
+/// nothing is looked for under the other spellings of its id
+/// ([`spelling::open_elsewhere`]).
 pub async fn get(
     context: &Context,
     request: GetRequest<'_>,
@@ -43,11 +46,19 @@ pub async fn get(
         context.progress && !(to_stdout && std::io::stdout().is_terminal()),
         "fetching",
     );
-    let opened = meter
-        .attach(context.outputs(job.clone(), &scope))
-        .verify(request.verify)
-        .open(&kind, &path)
-        .await?;
+    let open = |scope: Scope| {
+        let outputs = meter
+            .attach(context.outputs(job.clone(), &scope))
+            .verify(request.verify);
+        let (kind, path) = (kind.clone(), &path);
+        async move { outputs.open(kind, path).await }
+    };
+    let opened = match (open(scope.clone()).await, &scope) {
+        (Err(missing @ batchout::Error::OutputNotFound { .. }), Scope::Task(asked)) => {
+            spelling::open_elsewhere(context, &job, asked, missing, open, printer).await?
+        }
+        (opened, _) => opened?,
+    };
     let file = match request.destination {
         Some(_) if to_stdout => {
             let mut stdout = tokio::io::stdout();
@@ -61,7 +72,7 @@ pub async fn get(
     let output = opened.output().clone();
     let written = opened.download_to(&file).await?;
     meter.finish();
-    printer.line(format!(
+    printer.note(format!(
         "wrote {} to {}",
         print::bytes(written),
         file.display()
@@ -94,7 +105,10 @@ pub struct DownloadRequest<'a> {
     pub verify: bool,
 }
 
-/// Downloads a kind, a task or a whole job into a folder.
+/// Downloads a kind, a task or a whole job into a folder. A task whose
+/// exact spelling holds nothing is looked for under the other spellings of
+/// its id: one is downloaded as if it were given, several each into
+/// `dest/<stored id>/`.
 pub async fn download(
     context: &Context,
     request: DownloadRequest<'_>,
@@ -116,9 +130,38 @@ pub async fn download(
             .verify(verify)
             .concurrency(concurrency),
     );
-    let report = outputs.download_all(kind, dest).await?;
+    let mut report = outputs.download_all(kind.clone(), dest).await?;
+    if report.files.is_empty()
+        && let Scope::Task(asked) = &scope
+    {
+        let found = spelling::elsewhere(context, &job, asked).await?;
+        if !found.is_empty() {
+            printer.warn(spelling::warning(
+                asked,
+                &found,
+                &format!("downloading each into {}/<task id>/", dest.display()),
+            ));
+        }
+        let apart = found.len() > 1;
+        for stored in found {
+            let into = if apart {
+                dest.join(stored.as_str())
+            } else {
+                dest.to_owned()
+            };
+            let outputs = meter.attach(
+                context
+                    .outputs(job.clone(), &Scope::Task(stored))
+                    .verify(verify)
+                    .concurrency(concurrency),
+            );
+            let more = outputs.download_all(kind.clone(), into).await?;
+            report.bytes += more.bytes;
+            report.files.extend(more.files);
+        }
+    }
     meter.finish();
-    printer.line(format!(
+    printer.note(format!(
         "downloaded {} outputs ({}) to {}",
         report.files.len(),
         print::bytes(report.bytes),

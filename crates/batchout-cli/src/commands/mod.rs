@@ -1,15 +1,18 @@
 //! One small function per command; each calls the library and prints.
 
 mod fetch;
+mod generate;
 mod list;
 mod names;
 mod output_files;
 mod prepare;
 mod remove;
 mod run;
+mod sas_check;
 mod save;
 mod serve;
 mod share;
+mod spelling;
 mod track;
 
 use crate::cli::{Cli, Command};
@@ -20,7 +23,7 @@ use crate::print::Printer;
 /// Runs the parsed command line, and gives the exit code of a success (`run`
 /// passes on its command's).
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
-    let printer = Printer::new(cli.json);
+    let printer = Printer::new(cli.json, cli.quiet);
     let settings = config::store_settings(&cli)?;
     let progress = config::progress_wanted(&cli);
     let context = || Context::new(cli.store.as_deref(), &settings, progress);
@@ -42,7 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 concurrency: config::concurrency(files_at_once.concurrency.as_deref())?,
                 command,
             };
-            run::run(&context()?, request).await
+            run::run(&context()?, request, &printer).await
         }
         Command::Track {
             target,
@@ -76,13 +79,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             job,
             expiry,
             permissions,
-        } => done(share::sas(
-            &context()?,
-            job.job.as_deref(),
-            &expiry,
-            &permissions,
-            &printer,
-        )),
+            check,
+            check_url,
+            max_task_time,
+        } => {
+            let request = share::SasRequest {
+                job: job.job.as_deref(),
+                expiry: &expiry,
+                permissions: &permissions,
+                check,
+                check_url: check_url.as_deref(),
+                max_task_time: max_task_time.as_deref(),
+            };
+            done(share::sas(context, &settings, request, &printer).await)
+        }
         Command::OutputFiles {
             job,
             task,
@@ -109,6 +119,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 cli.store.as_deref(),
                 context,
                 request,
+                &printer,
             ))
         }
         Command::Save {
@@ -185,5 +196,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             all,
             paths,
         } => done(remove::rm(&context()?, &target, kind.as_deref(), all, &paths, &printer).await),
+        Command::Completions { shell } => done(generate::completions(shell)),
+        Command::Man { command, dir } => {
+            done(generate::man(command.as_deref(), dir.as_deref(), &printer))
+        }
     }
 }

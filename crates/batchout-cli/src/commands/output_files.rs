@@ -12,6 +12,7 @@ use batchout::{ContainerName, JobId, Scope, StoreError, TaskId};
 
 use crate::config::{self, Context};
 use crate::exit::UsageError;
+use crate::print::Printer;
 
 /// The arguments of `output-files`, as given.
 pub struct OutputFilesRequest<'a> {
@@ -35,13 +36,15 @@ pub struct OutputFilesRequest<'a> {
     pub command: Option<&'a str>,
 }
 
-/// Prints the `outputFiles` (or task body) as JSON; warnings go to stderr.
+/// Prints the `outputFiles` (or task body) as JSON; warnings go to stderr
+/// (not with `-q`).
 /// `store` is the `--store` flag; `context` opens the store, which only a
 /// URL batchout signs needs.
 pub fn output_files(
     store: Option<&str>,
     context: impl FnOnce() -> anyhow::Result<Context>,
     request: OutputFilesRequest<'_>,
+    printer: &Printer,
 ) -> anyhow::Result<()> {
     let job = config::job_id(request.job)?;
     let scope = match request.task {
@@ -88,7 +91,7 @@ pub fn output_files(
 
     let made = service::output_files(&scope, &rules, &destination)?;
     for warning in &made.warnings {
-        eprintln!("warning: {warning}");
+        printer.warn(format!("warning: {warning}"));
     }
     let mut out = io::stdout().lock();
     match (request.command, scope) {

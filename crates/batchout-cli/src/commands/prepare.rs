@@ -22,12 +22,12 @@ pub async fn prepare(
     let created = job.prepare().await?;
     let container = job.container().to_string();
     if created {
-        printer.line(format!(
+        printer.note(format!(
             "created container {container} in {}",
             context.store
         ))?;
     } else {
-        printer.line(format!(
+        printer.note(format!(
             "container {container} already exists in {}",
             context.store
         ))?;

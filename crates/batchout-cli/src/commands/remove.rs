@@ -38,12 +38,12 @@ pub async fn rm(
         for path in &checked {
             let output = outputs.get(&kind, path).await?;
             output.delete().await?;
-            printer.line(format!("deleted {}", output.blob_name()))?;
+            printer.note(format!("deleted {}", output.blob_name()))?;
         }
         checked.len()
     };
     if all {
-        printer.line(format!("deleted {deleted} outputs"))?;
+        printer.note(format!("deleted {deleted} outputs"))?;
     }
     printer.value(&RemoveJson { deleted })?;
     Ok(())

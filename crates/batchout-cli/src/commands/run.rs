@@ -9,6 +9,7 @@ use batchout::{Scope, TaskOutputs};
 use crate::cli::Target;
 use crate::config::{self, Context};
 use crate::exit::UsageError;
+use crate::print::Printer;
 use crate::progress::Meter;
 
 /// The variable Batch sets to the task directory (stdout.txt lives there).
@@ -29,7 +30,13 @@ pub struct RunRequest<'a> {
 }
 
 /// Runs the command and persists its logs and outputs; returns the exit code.
-pub async fn run(context: &Context, request: RunRequest<'_>) -> anyhow::Result<u8> {
+/// Its warnings (a rule that matched nothing) go to the printer, which `-q`
+/// silences; they stay in the manifest.
+pub async fn run(
+    context: &Context,
+    request: RunRequest<'_>,
+    printer: &Printer,
+) -> anyhow::Result<u8> {
     let RunRequest {
         target,
         rules,
@@ -82,7 +89,7 @@ pub async fn run(context: &Context, request: RunRequest<'_>) -> anyhow::Result<u
     meter.finish();
     let manifest = &report.manifest;
     for warning in &manifest.warnings {
-        eprintln!("batchout: warning: {warning}");
+        printer.warn(format!("batchout: warning: {warning}"));
     }
     for error in &manifest.errors {
         eprintln!("batchout: error: {error}");

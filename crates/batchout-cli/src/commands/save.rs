@@ -92,14 +92,14 @@ pub async fn save(
     meter.finish();
 
     for pattern in &unmatched {
-        eprintln!("warning: pattern {pattern:?} matched no file");
+        printer.warn(format!("warning: pattern {pattern:?} matched no file"));
     }
     print_saved(printer, job.as_str(), &saved)
 }
 
 /// One line per stored output, or their JSON.
 fn print_saved(printer: &Printer, job: &str, saved: &[Output]) -> anyhow::Result<()> {
-    printer.lines(saved.iter().map(|output| {
+    printer.notes(saved.iter().map(|output| {
         format!(
             "saved {}/{} ({})",
             output.location().container,

@@ -46,7 +46,7 @@ pub async fn serve(
     })?;
     let bound = listener.local_addr()?;
     let url = format!("http://{bound}/");
-    printer.line(format!(
+    printer.note(format!(
         "serving {} on {url} (read-only{}); Ctrl-C stops",
         context.store,
         if token.is_some() {

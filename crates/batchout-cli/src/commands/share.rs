@@ -1,7 +1,11 @@
-//! `sas`: a URL for tasks.
+//! `sas`: a URL for tasks, and the check that it works.
 
+use std::time::{Duration, SystemTime};
+
+use batchout::{AccessCheck, StepStatus, StoreSettings};
 use serde::Serialize;
 
+use super::sas_check::{self, CheckJson};
 use crate::config::{self, Context};
 use crate::exit::UsageError;
 use crate::print::{self, Printer};
@@ -13,30 +17,92 @@ struct SasJson {
     url: String,
     permissions: String,
     expiry: String,
+    /// The check of the URL, with `--check`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    check: Option<CheckJson>,
 }
 
-/// Prints a container SAS URL for the job.
-pub fn sas(
-    context: &Context,
-    job: Option<&str>,
-    expiry: &str,
-    permissions: &str,
+/// What `sas` was asked for.
+pub struct SasRequest<'a> {
+    /// `--job`.
+    pub job: Option<&'a str>,
+    /// `--expiry`.
+    pub expiry: &'a str,
+    /// `--permissions`.
+    pub permissions: &'a str,
+    /// `--check`: check the URL made.
+    pub check: bool,
+    /// `--check-url`: check this URL instead of making one.
+    pub check_url: Option<&'a str>,
+    /// `--max-task-time`.
+    pub max_task_time: Option<&'a str>,
+}
+
+/// Prints a container SAS URL for the job, and checks it with `--check`;
+/// or, with `--check-url`, checks a URL given. `context` opens the store,
+/// which only a URL made needs; `settings` are the store flags.
+pub async fn sas(
+    context: impl FnOnce() -> anyhow::Result<Context>,
+    settings: &StoreSettings,
+    request: SasRequest<'_>,
     printer: &Printer,
 ) -> anyhow::Result<()> {
-    let job = context.job(config::job_id(job)?);
+    let max_task_time = request.max_task_time.map(max_task_time).transpose()?;
+    let mut check = AccessCheck::new().settings(settings.clone());
+    if let Some(max) = max_task_time {
+        check = check.max_task_time(max);
+    }
+    if let Some(url) = request.check_url {
+        return sas_check::check_given(check, url, request.job, printer).await;
+    }
+    let context = context()?;
+    let job = context.job(config::job_id(request.job)?);
+    let expiry = request.expiry;
     let valid_for = humantime::parse_duration(expiry).map_err(|e| {
         UsageError::new(format!(
             "--expiry {expiry:?} is not a duration ({e}); write it as 7d, 12h or 90m"
         ))
     })?;
-    let url = job.access_url(permissions, valid_for)?;
+    let url = job.access_url(request.permissions, valid_for)?;
+    let now = SystemTime::now();
     printer.line(url.expose())?;
+    let report = if request.check {
+        let check = check
+            .for_job(job.job_id().clone())
+            .cleanup_with(context.store.clone());
+        let report = check.check_url(url.expose()).await?;
+        sas_check::report_lines(&report)
+            .into_iter()
+            .for_each(|line| printer.warn(line));
+        Some(report)
+    } else {
+        if let Some(max) = max_task_time {
+            let step = batchout::expiry_step(None, Some(now + valid_for), Some(max), now);
+            if step.status != StepStatus::Passed {
+                printer.warn(format!("warning: {} (--expiry)", step.detail));
+            }
+        }
+        None
+    };
     printer.value(&SasJson {
         job: job.job_id().to_string(),
         container: job.container().to_string(),
         url: url.expose().to_owned(),
-        permissions: permissions.to_owned(),
-        expiry: print::rfc3339(std::time::SystemTime::now() + valid_for),
+        permissions: request.permissions.to_owned(),
+        expiry: print::rfc3339(now + valid_for),
+        check: report.as_ref().map(CheckJson::new),
     })?;
-    Ok(())
+    match &report {
+        Some(report) => sas_check::verdict(report),
+        None => Ok(()),
+    }
+}
+
+/// `--max-task-time`: a duration.
+fn max_task_time(text: &str) -> anyhow::Result<Duration> {
+    Ok(humantime::parse_duration(text.trim()).map_err(|e| {
+        UsageError::new(format!(
+            "--max-task-time {text:?} is not a duration ({e}); write it as 12h, 2d or 90m"
+        ))
+    })?)
 }
