@@ -8,54 +8,20 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use batchout_testkit::browser::Browser;
 use support::Env;
+use support::server::Server;
 
 const JOB: &str = "render-nightly";
 /// Fixed-width lines: line N starts at byte 14 × (N − 1).
 const LINE: u64 = 14;
 /// 200 MB of log.
 const BIG_LINES: u64 = 200_000_000 / LINE;
-
-/// A running `batchout serve`, stopped when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(env: &Env) -> Self {
-        let mut child = env
-            .process(&["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("batchout serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the first line");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("a URL in {line:?}"))
-            .trim_end_matches('/')
-            .to_owned();
-        Self { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
@@ -197,7 +163,7 @@ fn the_viewer_in_a_browser() {
         .stderr(Stdio::null())
         .spawn()
         .expect("batchout run starts");
-    let server = Server::start(&env);
+    let server = Server::start(&env, None);
     let shots = screenshots();
     let wait = Duration::from_secs(20);
 

@@ -134,14 +134,8 @@ pub async fn download(
     if report.files.is_empty()
         && let Scope::Task(asked) = &scope
     {
-        let found = spelling::elsewhere(context, &job, asked).await?;
-        if !found.is_empty() {
-            printer.warn(spelling::warning(
-                asked,
-                &found,
-                &format!("downloading each into {}/<task id>/", dest.display()),
-            ));
-        }
+        let doing = format!("downloading each into {}/<task id>/", dest.display());
+        let found = spelling::elsewhere_warned(context, printer, &job, asked, &doing).await?;
         let apart = found.len() > 1;
         for stored in found {
             let into = if apart {

@@ -35,14 +35,8 @@ pub async fn ls(
     if listed == 0
         && let Scope::Task(asked) = &scope
     {
-        let found = spelling::elsewhere(context, &job, asked).await?;
-        if !found.is_empty() {
-            printer.warn(spelling::warning(
-                asked,
-                &found,
-                "listing each output by its whole name",
-            ));
-        }
+        let doing = "listing each output by its whole name";
+        let found = spelling::elsewhere_warned(context, printer, &job, asked, doing).await?;
         let whole = found.len() > 1;
         for stored in found {
             listing

@@ -23,6 +23,22 @@ pub async fn elsewhere(
     Ok(spellings.into_iter().filter(|s| s != asked).collect())
 }
 
+/// As [`elsewhere`], warning on stderr of what was found; `doing` says,
+/// for several spellings, what is done with them.
+pub async fn elsewhere_warned(
+    context: &Context,
+    printer: &Printer,
+    job: &JobId,
+    asked: &TaskId,
+    doing: &str,
+) -> anyhow::Result<Vec<TaskId>> {
+    let found = elsewhere(context, job, asked).await?;
+    if !found.is_empty() {
+        printer.warn(warning(asked, &found, doing));
+    }
+    Ok(found)
+}
+
 /// The warning that outputs of `asked` were found under `found` instead;
 /// `doing` says, for several, what is done with them.
 pub fn warning(asked: &TaskId, found: &[TaskId], doing: &str) -> String {

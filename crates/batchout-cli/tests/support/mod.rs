@@ -6,6 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod server;
+
 use assert_cmd::Command;
 use serde_json::Value;
 
