@@ -156,8 +156,8 @@ pub async fn download(
     }
     meter.finish();
     printer.note(format!(
-        "downloaded {} outputs ({}) to {}",
-        report.files.len(),
+        "downloaded {} ({}) to {}",
+        print::count(report.files.len() as u64, "output"),
         print::bytes(report.bytes),
         dest.display()
     ))?;

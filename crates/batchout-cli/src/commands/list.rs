@@ -145,9 +145,9 @@ pub async fn jobs(context: &Context, printer: &Printer) -> anyhow::Result<()> {
             .map(print::rfc3339)
             .unwrap_or_else(|| "-".repeat(20));
         printer.line(format!(
-            "{:<width$}  {:>7} outputs  {:>10}  {modified}  {}",
+            "{:<width$}  {:>15}  {:>10}  {modified}  {}",
             listing.shown(),
-            summary.outputs,
+            print::count(summary.outputs, "output"),
             print::bytes(summary.bytes),
             listing.container,
         ))?;

@@ -43,7 +43,10 @@ pub async fn rm(
         checked.len()
     };
     if all {
-        printer.note(format!("deleted {deleted} outputs"))?;
+        printer.note(format!(
+            "deleted {}",
+            crate::print::count(deleted as u64, "output")
+        ))?;
     }
     printer.value(&RemoveJson { deleted })?;
     Ok(())
