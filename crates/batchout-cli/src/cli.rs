@@ -56,6 +56,19 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "N")]
     pub block_concurrency: Option<String>,
 
+    /// How to sign in to Azure Storage: key, sas, token (Entra ID, from the
+    /// first source set up: service principal, workload identity, managed
+    /// identity, Azure CLI), cli, managed-identity, workload-identity,
+    /// service-principal or anonymous [env: BATCHOUT_AUTH] [default: a SAS
+    /// or key if given, else token over https].
+    #[arg(long, global = true, value_name = "HOW")]
+    pub auth: Option<String>,
+
+    /// The client id of the user-assigned managed identity to sign in with
+    /// [env: BATCHOUT_IDENTITY_CLIENT_ID, else AZURE_CLIENT_ID].
+    #[arg(long, global = true, value_name = "CLIENT_ID")]
+    pub identity_client_id: Option<String>,
+
     /// Show no progress bar. One is shown on stderr, while files move, only
     /// when stderr is a terminal and --json is not given [env:
     /// BATCHOUT_PROGRESS=0].

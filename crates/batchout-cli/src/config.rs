@@ -73,7 +73,8 @@ impl Context {
 }
 
 /// The store flags (`--retries`, `--timeout`, `--deadline`, `--block-size`,
-/// `--block-concurrency`), parsed as their `BATCHOUT_*` variables are (by
+/// `--block-concurrency`, `--auth`, `--identity-client-id`), parsed as
+/// their `BATCHOUT_*` variables are (by
 /// [`StoreSettings::set`]), so both accept the same values; what the flags
 /// leave unset comes from those variables when the store is opened.
 pub fn store_settings(cli: &Cli) -> anyhow::Result<StoreSettings> {
@@ -87,6 +88,12 @@ pub fn store_settings(cli: &Cli) -> anyhow::Result<StoreSettings> {
             "block-concurrency",
             Setting::BlockConcurrency,
             &cli.block_concurrency,
+        ),
+        ("auth", Setting::Auth, &cli.auth),
+        (
+            "identity-client-id",
+            Setting::IdentityClientId,
+            &cli.identity_client_id,
         ),
     ] {
         if let Some(text) = text {

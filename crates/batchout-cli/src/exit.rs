@@ -131,6 +131,9 @@ fn command_line_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'stat
             StoreError::GaveUp { deadline: None, .. } => Some("--retries N allows more attempts"),
             StoreError::GaveUp { .. } => Some("--deadline allows more time"),
             StoreError::ChecksumMismatch { .. } => Some("--no-verify fetches it anyway"),
+            StoreError::Credential { .. } => Some(
+                "--auth chooses how to sign in; --identity-client-id chooses a user-assigned identity",
+            ),
             _ => None,
         };
     }

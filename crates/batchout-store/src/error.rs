@@ -181,6 +181,21 @@ pub enum Error {
         /// What the verification found.
         reason: String,
     },
+    /// No Entra ID token could be had: the source is not set up on this
+    /// machine, refused the identity, or could not be reached after its
+    /// retries. The reason says which, and what to do; it never holds a
+    /// token, a client secret or a federated token.
+    #[error("cannot sign in to Azure Storage with {credential}: {reason}")]
+    Credential {
+        /// The token source, e.g. "a managed identity (IMDS)".
+        credential: String,
+        /// Why, and what to do.
+        reason: String,
+        /// Whether the source is simply not set up here (no variables, no
+        /// identity endpoint, no Azure CLI): a chain of sources tries the
+        /// next one. A source that is set up and fails says `false`.
+        unavailable: bool,
+    },
     /// A store bound to one container (a container SAS URL) was asked about another.
     #[error(
         "{store} is limited to container {bound} by its SAS and cannot reach container {asked}; use that job's own SAS URL, or an account key"

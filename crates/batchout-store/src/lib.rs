@@ -9,7 +9,9 @@
 //! - [`LocalStore`]: a local directory, one folder per container. The embedded
 //!   default: zero configuration.
 //!
-//! Stores are opened from a URL or path with [`open`].
+//! Stores are opened from a URL or path with [`open`]; an Azure account
+//! with the caller's own source of Entra ID tokens with
+//! [`open_with_credential`].
 //!
 //! What the trait offers beyond put and get is what a viewer of outputs
 //! needs: the store's containers with their metadata
@@ -58,6 +60,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
+pub use azure::config::AuthMode;
+pub use azure::identity::{AccessToken, Secret, TokenCredential};
 pub use azure::{AzureOptions, AzureStore};
 pub use batchout_naming::ContainerName;
 pub use capabilities::Capabilities;
@@ -67,6 +71,7 @@ pub use listing::{ContainerInfo, ContainerMetadata, ListOptions, ListPage, ListR
 pub use local::{LocalStore, is_local_disk};
 pub use open::{
     DEFAULT_LOCAL_STORE, configured_is_local, open, open_configured, open_configured_with,
+    open_with_credential,
 };
 pub use progress::{Progress, ProgressSnapshot};
 pub use read::{GetOptions, GetResult, ReadRange};

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::azure::config;
+use crate::azure::config::{self, Credential};
+use crate::azure::identity::TokenCredential;
 use crate::settings::EnvLookup;
 use crate::{AzureStore, Error, Result, Store, StoreSettings};
 
@@ -18,7 +19,10 @@ pub const DEFAULT_LOCAL_STORE: &str = "./batchout-data";
 /// - `https://ACCOUNT.blob.core.windows.net` or a path-style endpoint such as
 ///   Azurite's `http://127.0.0.1:10000/devstoreaccount1`: Azure Blob Storage,
 ///   signed with `AZURE_STORAGE_KEY` or `AZURE_STORAGE_SAS_TOKEN` (the emulator's
-///   well-known key for `devstoreaccount1`);
+///   well-known key for `devstoreaccount1`), else, over `https://`, with
+///   Entra ID tokens (a service principal, workload identity, a managed
+///   identity or the Azure CLI's account: see [`crate::azure::identity`]);
+///   `BATCHOUT_AUTH` chooses one way;
 /// - a container SAS URL (`https://…/CONTAINER?sv=…&sig=…`): that container only;
 /// - a connection string (`AccountName=…;AccountKey=…`, `UseDevelopmentStorage=true`).
 ///
@@ -28,6 +32,45 @@ pub const DEFAULT_LOCAL_STORE: &str = "./batchout-data";
 pub fn open(url: &str) -> Result<Arc<dyn Store>> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     open_with(url, &env, &StoreSettings::from_env(&env)?)
+}
+
+/// Opens the Azure Blob Storage account or container at `url` (an
+/// `https://` URL, without a SAS), signing every request with a token of
+/// `credential`: the caller's own source of Entra ID tokens. The store keeps
+/// each token and asks for a new one before it expires. The settings are
+/// the environment's (`BATCHOUT_RETRIES`…).
+///
+/// # Errors
+///
+/// [`Error::InvalidStoreUrl`] for a URL that is not an Azure endpoint, or
+/// is plain `http://`, or carries a SAS; [`Error::InvalidSetting`] for a
+/// setting's variable that is not valid.
+pub fn open_with_credential(
+    url: &str,
+    credential: Arc<dyn TokenCredential>,
+) -> Result<Arc<dyn Store>> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let settings = StoreSettings::from_env(&env)?;
+    let invalid = |reason: &str| Error::InvalidStoreUrl {
+        url: config::redact_url(url),
+        reason: reason.to_owned(),
+    };
+    if !url.starts_with("https://") {
+        return Err(invalid(
+            "an Entra ID token is sent over https:// only; give the account's https:// URL",
+        ));
+    }
+    if url.contains('?') {
+        return Err(invalid(
+            "it carries a SAS; give the URL without its query to sign in with the credential",
+        ));
+    }
+    // Located as an anonymous store, then given the credential.
+    let mut located = settings.azure.clone();
+    located.auth = Some(config::AuthMode::Anonymous);
+    let mut target = config::from_url_with(url, &|_| None, &located)?;
+    target.credential = Credential::Token(credential);
+    Ok(Arc::new(AzureStore::new(target, settings.azure_options())?))
 }
 
 /// Opens the store named by `explicit` (a `--store` flag), else the
@@ -58,7 +101,7 @@ pub fn open_configured_with(
     if let Some(url) = named_url(explicit, &env) {
         return open_with(&url, &env, &settings);
     }
-    if let Some(target) = config::from_env(&env)? {
+    if let Some(target) = config::from_env_with(&env, &settings.azure)? {
         return Ok(Arc::new(AzureStore::new(target, settings.azure_options())?));
     }
     open_with(DEFAULT_LOCAL_STORE, &env, &settings)
@@ -110,11 +153,11 @@ fn open_with(url: &str, env: EnvLookup<'_>, settings: &StoreSettings) -> Result<
         return Ok(Arc::new(settings.local_store(PathBuf::from(path))));
     }
     if url.starts_with("http://") || url.starts_with("https://") {
-        let target = config::from_url(url, env)?;
+        let target = config::from_url_with(url, env, &settings.azure)?;
         return Ok(Arc::new(AzureStore::new(target, settings.azure_options())?));
     }
     if config::is_connection_string(url) {
-        let target = config::from_connection_string(url)?;
+        let target = config::from_connection_string_with(url, env, &settings.azure)?;
         return Ok(Arc::new(AzureStore::new(target, settings.azure_options())?));
     }
     if let Some((scheme, _)) = url.split_once("://") {
@@ -209,5 +252,47 @@ mod tests {
         );
         assert!(open_with("", &no_env, &none()).is_err());
         assert!(open_with("file://relative", &no_env, &none()).is_err());
+    }
+
+    /// A caller's source that never gives a token, saying so.
+    #[derive(Debug)]
+    struct Refusing;
+
+    #[async_trait::async_trait]
+    impl TokenCredential for Refusing {
+        async fn token(&self, scope: &str) -> Result<crate::AccessToken> {
+            Err(Error::Credential {
+                credential: "the caller's own".into(),
+                reason: format!("asked for {scope}"),
+                unavailable: false,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_callers_credential_signs_an_https_account_and_nothing_else() {
+        let store = open_with_credential("https://acct.blob.core.windows.net", Arc::new(Refusing))
+            .expect("opens");
+        assert_eq!(
+            store.to_string(),
+            "Azure Blob Storage https://acct.blob.core.windows.net (Entra ID)"
+        );
+        let container = crate::ContainerName::parse("job-x").expect("valid");
+        let err = store
+            .list_page(&container, &crate::ListOptions::default())
+            .await
+            .expect_err("no token");
+        assert!(
+            err.to_string()
+                .contains("the caller's own: asked for https://storage.azure.com/.default"),
+            "{err}"
+        );
+        for refused in [
+            "http://127.0.0.1:10000/devstoreaccount1",
+            "https://acct.blob.core.windows.net/job-x?sv=1&sig=SECRET",
+        ] {
+            let err = open_with_credential(refused, Arc::new(Refusing)).expect_err(refused);
+            assert!(!err.to_string().contains("SECRET"), "{err}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::azure::config::AuthMode;
 use crate::remote::TransferOptions;
 use crate::{AzureOptions, Error, LocalStore, RequestChecksum, Result, RetryPolicy};
 
@@ -51,11 +52,16 @@ pub enum Setting {
     Checksum,
     /// Whether the local directory store syncs its puts (`BATCHOUT_SYNC`).
     Sync,
+    /// How to sign in to Azure Storage (`BATCHOUT_AUTH`).
+    Auth,
+    /// The client id of the user-assigned managed identity to sign in with
+    /// (`BATCHOUT_IDENTITY_CLIENT_ID`; else `AZURE_CLIENT_ID`).
+    IdentityClientId,
 }
 
 impl Setting {
     /// Every setting.
-    pub const ALL: [Setting; 11] = [
+    pub const ALL: [Setting; 13] = [
         Self::Attempts,
         Self::Timeout,
         Self::IdleTimeout,
@@ -67,6 +73,8 @@ impl Setting {
         Self::Nice,
         Self::Checksum,
         Self::Sync,
+        Self::Auth,
+        Self::IdentityClientId,
     ];
 
     /// The variable that gives it.
@@ -83,6 +91,8 @@ impl Setting {
             Self::Nice => "BATCHOUT_NICE",
             Self::Checksum => "BATCHOUT_CHECKSUM",
             Self::Sync => "BATCHOUT_SYNC",
+            Self::Auth => "BATCHOUT_AUTH",
+            Self::IdentityClientId => "BATCHOUT_IDENTITY_CLIENT_ID",
         }
     }
 
@@ -102,6 +112,12 @@ impl Setting {
                 "a whole number from 0 (the same priority as the rest) to 19 (the lowest)"
             }
             Self::Checksum => "md5 or crc64 (or nothing, to choose by endpoint)",
+            Self::Auth => {
+                "key, sas, token, cli, managed-identity, workload-identity, service-principal or anonymous"
+            }
+            Self::IdentityClientId => {
+                "the client id of a user-assigned managed identity (a GUID, without spaces)"
+            }
         }
     }
 }
@@ -156,6 +172,11 @@ pub struct AzureSettings {
     /// The checksum every upload request carries (unset: by endpoint; see
     /// [`AzureOptions::checksum`]).
     pub checksum: Option<RequestChecksum>,
+    /// How to sign in (unset: the first way given; see [`AuthMode`]).
+    pub auth: Option<AuthMode>,
+    /// The client id of the user-assigned managed identity to sign in with
+    /// (unset: `AZURE_CLIENT_ID`, else the machine's only identity).
+    pub identity_client_id: Option<String>,
 }
 
 /// The settings only the local directory store reads.
@@ -298,6 +319,15 @@ impl StoreSettings {
                 });
             }
             Setting::Sync => self.local.sync = Some(switch()?),
+            Setting::Auth => self.azure.auth = Some(AuthMode::parse(trimmed).ok_or_else(invalid)?),
+            Setting::IdentityClientId => {
+                if trimmed.is_empty()
+                    || trimmed.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(invalid());
+                }
+                self.azure.identity_client_id = Some(trimmed.to_owned());
+            }
         }
         Ok(())
     }
@@ -340,6 +370,11 @@ impl StoreSettings {
             nice: self.nice.or(fallback.nice),
             azure: AzureSettings {
                 checksum: self.azure.checksum.or(fallback.azure.checksum),
+                auth: self.azure.auth.or(fallback.azure.auth),
+                identity_client_id: self
+                    .azure
+                    .identity_client_id
+                    .or(fallback.azure.identity_client_id),
             },
             local: LocalSettings {
                 sync: self.local.sync.or(fallback.local.sync),
@@ -465,6 +500,16 @@ mod tests {
             (Setting::Sync, "sometimes", "1 (yes) or 0 (no)"),
             (Setting::Sha256, "maybe", "1 (yes) or 0 (no)"),
             (Setting::ParallelReads, "2", "1 (yes) or 0 (no)"),
+            (
+                Setting::Auth,
+                "password",
+                "managed-identity, workload-identity",
+            ),
+            (
+                Setting::IdentityClientId,
+                "a b",
+                "user-assigned managed identity",
+            ),
         ] {
             let env = |n: &str| (n == setting.variable()).then(|| value.to_owned());
             let err = StoreSettings::from_env(&env).expect_err(value).to_string();
@@ -491,6 +536,8 @@ mod tests {
             (Setting::Checksum, "CRC64"),
             (Setting::Sync, "yes"),
             (Setting::IdleTimeout, "1h30m"),
+            (Setting::Auth, " Managed_Identity "),
+            (Setting::IdentityClientId, " 0a1b "),
         ] {
             settings.set(setting, value).expect(value);
         }
@@ -502,6 +549,8 @@ mod tests {
         assert_eq!(transfer.parallel_reads, Some(false));
         assert_eq!(settings.azure.checksum, Some(RequestChecksum::Crc64));
         assert_eq!(settings.local.sync, Some(true));
+        assert_eq!(settings.azure.auth, Some(AuthMode::ManagedIdentity));
+        assert_eq!(settings.azure.identity_client_id.as_deref(), Some("0a1b"));
         assert_eq!(settings.policy().idle_timeout, Duration::from_secs(5400));
         assert_eq!(parse_size("65536"), Some(65536));
         assert_eq!(parse_size("1GiB"), Some(1024 * 1024 * 1024));

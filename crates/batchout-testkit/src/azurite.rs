@@ -69,7 +69,7 @@ impl Azurite {
     /// When Azurite is missing and `CI=true`, and when it does not answer within
     /// 30 seconds (with the tail of its log in the message).
     pub fn start() -> Option<Azurite> {
-        Self::start_with(false)
+        Self::start_with(false, false)
     }
 
     /// Starts a fresh Azurite blob service that speaks HTTPS only, with a
@@ -80,16 +80,28 @@ impl Azurite {
     ///
     /// As [`Azurite::start`].
     pub fn start_https() -> Option<Azurite> {
-        Self::start_with(true)
+        Self::start_with(true, false)
     }
 
-    fn start_with(https: bool) -> Option<Azurite> {
+    /// As [`Azurite::start_https`], also taking Entra ID bearer tokens
+    /// (`--oauth basic`): a token's audience, issuer and lifetime are
+    /// checked, its signature and the identity's roles are not. Tokens come
+    /// from a [`TokenService`](crate::TokenService).
+    ///
+    /// # Panics
+    ///
+    /// As [`Azurite::start`].
+    pub fn start_https_oauth() -> Option<Azurite> {
+        Self::start_with(true, true)
+    }
+
+    fn start_with(https: bool, oauth: bool) -> Option<Azurite> {
         let main_js = crate::workspace_root().join("node_modules/azurite/dist/src/blob/main.js");
         if !main_js.is_file() {
             return crate::not_installed("Azurite");
         }
         for attempt in 1..=ATTEMPTS {
-            match Self::spawn(&main_js, https) {
+            match Self::spawn(&main_js, https, oauth) {
                 Ok(azurite) => return Some(azurite),
                 Err(log) if attempt < ATTEMPTS && log.contains("EADDRINUSE") => continue,
                 Err(log) => panic!("Azurite did not start; the end of its log:\n{log}"),
@@ -171,7 +183,7 @@ impl Azurite {
 
     /// Spawns node on a free port and waits until it answers; on failure returns
     /// the tail of its log.
-    fn spawn(main_js: &Path, https: bool) -> Result<Azurite, String> {
+    fn spawn(main_js: &Path, https: bool, oauth: bool) -> Result<Azurite, String> {
         let dir = tempfile::Builder::new()
             .prefix("batchout-azurite-")
             .tempdir()
@@ -198,6 +210,9 @@ impl Azurite {
                 .arg(&files.key);
             files.authority
         });
+        if oauth {
+            command.args(["--oauth", "basic"]);
+        }
         let child = command
             // No telemetry (the machine reaches no such service); and accept
             // API versions newer than this Azurite knows, as the pinned Python SDK

@@ -1,8 +1,10 @@
 //! Test harness for batchout's storage tests: a real Azure Storage emulator
 //! ([`Azurite`], from npm), the official Python SDK ([`PythonSdk`], from PyPI),
 //! a fault-injection proxy ([`FaultProxy`]) to put between a client and
-//! Azurite, and a reference CRC-64/NVME ([`crc64nvme`]) to check recorded
-//! checksums against.
+//! Azurite, a stand-in for Entra ID and the managed identity endpoints
+//! ([`TokenService`]) for an Azurite that takes OAuth tokens
+//! ([`Azurite::start_https_oauth`]), and a reference CRC-64/NVME
+//! ([`crc64nvme`]) to check recorded checksums against.
 //!
 //! Both are installed by the project's own `scripts/test` (into `node_modules/`
 //! and `.venv/` at the workspace root), never by hand, so a fresh clone tests the
@@ -23,6 +25,7 @@ mod azurite;
 pub mod browser;
 mod proxy;
 mod python;
+pub mod token_service;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,6 +33,7 @@ use std::path::PathBuf;
 pub use azurite::Azurite;
 pub use proxy::{Fault, FaultProxy, Matcher, RequestRecord, Rules, Stats};
 pub use python::PythonSdk;
+pub use token_service::{Route, TokenService};
 
 /// The CRC-64/NVME of `data`, bit by bit from the definition (reflected
 /// polynomial 0x9A6C9329AC4BC9B5, all ones in and out): a reference that

@@ -25,7 +25,10 @@
 //! - [`AccessCheck`]: proves that a container SAS URL lets a task save,
 //!   append, read and list, and says which permission it lacks.
 //! - [`open`]: a store from a path or URL; [`open_default`] for the store the
-//!   environment names, else the local directory that needs no configuration.
+//!   environment names, else the local directory that needs no configuration;
+//!   [`open_with_credential`] for an Azure account signed in with the
+//!   caller's own [`TokenCredential`] (the sources batchout has are in
+//!   [`identity`]).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new()?.block_on(async {
@@ -72,12 +75,14 @@ pub use batchout_naming::{
     ContainerName, JobId, NamingError, OutputKind, OutputPath, Scope, TaskId, blob_name,
     kind_prefix, parse_blob_name, scope_prefix,
 };
+pub use batchout_store::azure::identity;
 pub use batchout_store::azure::sas::{
     DEFAULT_EXPIRY as DEFAULT_SAS_EXPIRY, DEFAULT_PERMISSIONS as DEFAULT_SAS_PERMISSIONS,
 };
 pub use batchout_store::{
-    DEFAULT_LOCAL_STORE, InvalidValue, Progress, ProgressSnapshot, RequestChecksum, SecretUrl,
-    Setting, Store, StoreSettings, configured_is_local, open,
+    AccessToken, AuthMode, DEFAULT_LOCAL_STORE, InvalidValue, Progress, ProgressSnapshot,
+    RequestChecksum, Secret, SecretUrl, Setting, Store, StoreSettings, TokenCredential,
+    configured_is_local, open,
 };
 pub use core::{DEFAULT_CONCURRENCY, JOB_ID_METADATA};
 pub use error::{Error, Result, StoreError};
@@ -102,6 +107,34 @@ pub struct ReadmeDoctests;
 /// [`StoreError::InvalidStoreUrl`] for a location that cannot be opened.
 pub fn open_default(explicit: Option<&str>) -> Result<std::sync::Arc<dyn Store>> {
     Ok(batchout_store::open_configured(explicit)?)
+}
+
+/// Opens the Azure Blob Storage account or container at `url` (`https://`,
+/// no SAS), signed in with Entra ID tokens from `credential`: a caller's
+/// own source, or one of [`identity`]'s. Each token is kept and refreshed
+/// before it expires.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use batchout::identity::ManagedIdentityCredential;
+///
+/// let identity = ManagedIdentityCredential::imds(None, Some("client-id-of-the-pool-identity"))?;
+/// let store = batchout::open_with_credential(
+///     "https://myaccount.blob.core.windows.net",
+///     Arc::new(identity),
+/// )?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`StoreError::InvalidStoreUrl`] for a URL that is not an `https://`
+/// Azure endpoint without a query.
+pub fn open_with_credential(
+    url: &str,
+    credential: std::sync::Arc<dyn TokenCredential>,
+) -> Result<std::sync::Arc<dyn Store>> {
+    Ok(batchout_store::open_with_credential(url, credential)?)
 }
 
 /// As [`open_default`], with settings (from command-line flags, say) that

@@ -14,7 +14,7 @@ use serde_json::Value;
 /// A temporary working directory whose default store is `./batchout-data`.
 /// Variables of batchout and Batch that a test must not inherit from the
 /// environment running it.
-const INHERITED: [&str; 23] = [
+const INHERITED: [&str; 33] = [
     "BATCHOUT_STORE",
     "BATCHOUT_LOG",
     "BATCHOUT_RETRIES",
@@ -38,6 +38,16 @@ const INHERITED: [&str; 23] = [
     "AZURE_STORAGE_ACCOUNT",
     "AZURE_STORAGE_KEY",
     "AZURE_STORAGE_SAS_TOKEN",
+    "BATCHOUT_AUTH",
+    "BATCHOUT_IDENTITY_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+    "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
 ];
 
 pub struct Env {

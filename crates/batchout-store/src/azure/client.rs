@@ -3,12 +3,14 @@
 //! `remote::retry`), its error answer mapped to an [`Error`] that says what
 //! to do (`errors.rs`).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, Response, StatusCode};
 
-use super::config::AzureTarget;
+use super::config::{AzureTarget, Credential};
 use super::errors;
+use super::identity::{AccessToken, CachedCredential, STORAGE_SCOPE, TokenCredential};
 use super::request::Request;
 use crate::remote::http::{self, Clients, Moving, SMALL_BODY, watch};
 use crate::remote::retry::{Failure, RetryPolicy, parse_retry_after, retrying, shown_duration};
@@ -21,6 +23,8 @@ pub struct Client {
     target: AzureTarget,
     shown: String,
     retry: RetryPolicy,
+    /// The Entra ID token, kept and refreshed, of a token credential.
+    tokens: Option<Arc<CachedCredential>>,
 }
 
 impl Client {
@@ -32,12 +36,30 @@ impl Client {
     pub fn new(target: AzureTarget, retry: RetryPolicy) -> Result<Self> {
         let clients = Clients::new(&target.endpoint, &retry)?;
         let shown = target.to_string();
+        let tokens = match &target.credential {
+            Credential::Token(source) => Some(Arc::new(CachedCredential::new(Arc::clone(source)))),
+            _ => None,
+        };
         Ok(Self {
             clients,
             target,
             shown,
             retry,
+            tokens,
         })
+    }
+
+    /// The Entra ID token to send, for a token credential: the one kept, or
+    /// a new one when it is due for a refresh.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Credential`] when no token can be had.
+    pub(crate) async fn bearer(&self) -> Result<Option<AccessToken>> {
+        match &self.tokens {
+            Some(tokens) => tokens.token(STORAGE_SCOPE).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The target.
@@ -88,12 +110,16 @@ impl Client {
         request: &Request<'_>,
         left: Duration,
     ) -> std::result::Result<Response, Failure> {
+        // The token is had before the request's time starts: it has its own
+        // timeouts and retries, and its failure is final.
+        let bearer = self.bearer().await.map_err(Failure::of)?;
+        let bearer = bearer.as_ref();
         if request.is_transfer() {
-            return self.exchange(request).await;
+            return self.exchange(request, bearer).await;
         }
         let limit = self.retry.request_timeout.min(left);
         let attempt = async {
-            let response = self.exchange(request).await?;
+            let response = self.exchange(request, bearer).await?;
             http::read_whole(response).await.map_err(|e| Failure {
                 error: self.unreachable(request, &e),
                 retry_after: None,
@@ -117,9 +143,15 @@ impl Client {
     }
 
     /// Sends the request and waits for the answer's head.
-    async fn exchange(&self, request: &Request<'_>) -> std::result::Result<Response, Failure> {
+    async fn exchange(
+        &self,
+        request: &Request<'_>,
+        bearer: Option<&AccessToken>,
+    ) -> std::result::Result<Response, Failure> {
         let moving = Moving::new();
-        let built = request.build(&self.target, &moving).map_err(Failure::of)?;
+        let built = request
+            .build(&self.target, &moving, bearer.map(|t| &t.secret))
+            .map_err(Failure::of)?;
         let started = Instant::now();
         let large_upload = request.payload.len() > SMALL_BODY;
         let sent = if large_upload {

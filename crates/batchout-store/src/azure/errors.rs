@@ -95,10 +95,35 @@ fn denied_hint(credential: &Credential, operation: &str, code: &str, message: &s
                 }
                 _ => format!("{message}; check the account's settings and the credentials"),
             },
+            Credential::Token(source) => token_hint(&source.name(), operation, code, message),
             Credential::Anonymous => {
                 "no credential was given; set AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING, or use a SAS URL".into()
             }
         }
+}
+
+/// Why an Entra ID token was refused: the identity lacks a data role on the
+/// account (the usual case: a role to manage the account is not one to read
+/// its blobs), or the token itself was not accepted.
+fn token_hint(identity: &str, operation: &str, code: &str, message: &str) -> String {
+    match code {
+        "AuthorizationPermissionMismatch" | "AuthorizationFailure" => {
+            let role = if matches!(operation, "read" | "list") {
+                "Storage Blob Data Reader (enough to read and list: the viewer, get, ls) or Storage Blob Data Contributor (to save too)"
+            } else {
+                "Storage Blob Data Contributor (what a task needs to save, list and read)"
+            };
+            format!(
+                "{identity} signed in, but has no role that lets it {operation} here; assign it {role} on the storage account or the container (Owner and Contributor manage the account but do not reach its data), then allow a few minutes for the role to apply"
+            )
+        }
+        "InvalidAuthenticationInfo" | "AuthenticationFailed" | "NoAuthenticationInformation" => {
+            format!(
+                "the token of {identity} was refused ({message}); check that the identity is in the storage account's tenant (AZURE_TENANT_ID), that its token is for Azure Storage (https://storage.azure.com), and that this machine's clock is right"
+            )
+        }
+        _ => format!("{message}; check the role assignments of {identity} on the account"),
+    }
 }
 
 /// Why a SAS was refused, read from the token itself where it can be: its
@@ -187,4 +212,49 @@ fn permanent_hint(status: u16, code: &str) -> Option<&'static str> {
         (413, _) => "the request is larger than the service accepts",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::identity::ManagedIdentityCredential;
+    use super::*;
+    use crate::ContainerName;
+
+    fn denied(credential: &Credential, operation: &'static str, code: &str) -> String {
+        let container = ContainerName::parse("job-x").expect("valid");
+        let request = Request::new(operation, Method::PUT, &container, Some("t/$TaskLog/a"));
+        map_error(
+            "Azure Blob Storage https://acct.blob.core.windows.net (Entra ID)",
+            credential,
+            &request,
+            StatusCode::FORBIDDEN,
+            code.to_owned(),
+            "This request is not authorized to perform this operation using this permission."
+                .to_owned(),
+        )
+        .to_string()
+    }
+
+    /// Azurite's basic OAuth mode checks a token's audience, issuer and
+    /// lifetime but no role, so the hint of a 403 for a token is pinned
+    /// here.
+    #[test]
+    fn a_token_refused_for_want_of_a_role_names_the_role() {
+        let identity =
+            ManagedIdentityCredential::imds(None, Some("0a1b")).expect("an IMDS identity");
+        let token = Credential::Token(Arc::new(identity));
+        let write = denied(&token, "write", "AuthorizationPermissionMismatch");
+        assert!(write.contains("Storage Blob Data Contributor"), "{write}");
+        assert!(
+            write.contains("a managed identity (IMDS, client 0a1b)"),
+            "{write}"
+        );
+        assert!(write.contains("AuthorizationPermissionMismatch"), "{write}");
+        let read = denied(&token, "read", "AuthorizationFailure");
+        assert!(read.contains("Storage Blob Data Reader"), "{read}");
+        let refused = denied(&token, "list", "InvalidAuthenticationInfo");
+        assert!(refused.contains("AZURE_TENANT_ID"), "{refused}");
+    }
 }

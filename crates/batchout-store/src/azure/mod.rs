@@ -24,6 +24,7 @@ mod client;
 pub mod config;
 pub mod credential;
 mod errors;
+pub mod identity;
 mod read;
 mod request;
 pub mod sas;

@@ -1,6 +1,6 @@
 //! One Blob REST request, described ([`Request`]) and made into HTTP: its
 //! URL (names percent-encoded), the service version and date, its headers,
-//! and the Shared Key signature or the SAS token.
+//! and the Shared Key signature, the SAS token, or the Entra ID bearer token.
 
 use std::borrow::Cow;
 use std::time::SystemTime;
@@ -12,6 +12,7 @@ use url::Url;
 
 use super::SERVICE_VERSION;
 use super::config::{AzureTarget, Credential};
+use super::identity::Secret;
 use crate::checksum::BodyChecksum;
 use crate::remote::http::{Moving, Payload, SMALL_BODY};
 use crate::{ContainerName, Error, Result};
@@ -133,13 +134,19 @@ impl<'a> Request<'a> {
         }
     }
 
-    /// The HTTP request for `target`, signed with its credential; its body
-    /// marks `moving` as it is sent.
+    /// The HTTP request for `target`, signed with its credential (with
+    /// `bearer`, the token of an Entra ID credential); its body marks
+    /// `moving` as it is sent.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidName`] for a header value HTTP cannot carry.
-    pub(crate) fn build(&self, target: &AzureTarget, moving: &Moving) -> Result<reqwest::Request> {
+    pub(crate) fn build(
+        &self,
+        target: &AzureTarget,
+        moving: &Moving,
+        bearer: Option<&Secret>,
+    ) -> Result<reqwest::Request> {
         let request = self;
         let mut path = target.endpoint.path().trim_end_matches('/').to_owned();
         if let Some(container) = request.container {
@@ -187,6 +194,19 @@ impl<'a> Request<'a> {
                 .collect();
             let auth = key.authorization(request.method.as_str(), url.path(), &pairs, &headers);
             insert(&mut headers, "authorization", &auth)?;
+        }
+        if let Some(token) = bearer {
+            // Marked sensitive: no log of the HTTP stack shows it.
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    Error::Credential {
+                        credential: "Entra ID".into(),
+                        reason: "the token given cannot be sent as an HTTP header".into(),
+                        unavailable: false,
+                    }
+                })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
         }
         let mut built = reqwest::Request::new(request.method.clone(), url);
         *built.headers_mut() = headers;
