@@ -135,8 +135,7 @@ pub(crate) async fn read_window(
     };
     let size = got.meta.size;
     let mut start = got.range.start;
-    let suffix_start = start > 0 && matches!(range, ReadRange::Suffix(_));
-    let align = align && start > 0 || suffix_start;
+    let align = align && start > 0;
     // Read at most a window (and a byte), not a whole log that grew.
     let mut bytes = Vec::new();
     let mut stream = got.stream;
@@ -194,63 +193,81 @@ pub(crate) async fn read_window(
     } else {
         query.line.filter(|_| query.from == Some(start))
     };
-    let mut html = String::with_capacity(whole.len() + whole.len() / 2);
+    let rendered = render(whole, start, first_line, query.at);
+    // A last line without its newline is read again next time, when it may
+    // have one.
+    let consumed = start + whole.len() as u64;
+    let ends_whole = whole.last() == Some(&b'\n') || whole.is_empty();
+    let end = if ends_whole || !reaches_end {
+        consumed
+    } else {
+        rendered.complete_end.min(consumed)
+    };
+    Ok(Window {
+        start,
+        end,
+        size,
+        first_line,
+        next_line: first_line.map(|n| n + rendered.whole_lines),
+        lines: rendered.lines,
+        html: rendered.html,
+        at_end: reaches_end && consumed == size,
+        binary: whole.contains(&0),
+    })
+}
+
+/// Lines rendered as HTML.
+struct Rendered {
+    html: String,
+    /// How many lines, the last one included even without its newline.
+    lines: u64,
+    /// How many of them end in a newline.
+    whole_lines: u64,
+    /// Where the last line that ends in a newline ends.
+    complete_end: u64,
+}
+
+/// `bytes` (which start at byte `start` of the file) as numbered lines:
+/// each anchored by its offset, numbered from `first_line` where known,
+/// the one that holds byte `target` marked, colours rendered.
+fn render(bytes: &[u8], start: u64, first_line: Option<u64>, target: Option<u64>) -> Rendered {
+    let mut out = Rendered {
+        html: String::with_capacity(bytes.len() + bytes.len() / 2),
+        lines: 0,
+        whole_lines: 0,
+        complete_end: start,
+    };
     let mut style = Style::default();
     let mut offset = start;
-    let mut lines = 0;
-    let mut complete_end = start;
-    let pieces: Vec<&[u8]> = whole.split_inclusive(|b| *b == b'\n').collect();
-    for piece in &pieces {
+    for piece in bytes.split_inclusive(|b| *b == b'\n') {
         let ends_line = piece.ends_with(b"\n");
         let line = String::from_utf8_lossy(piece.strip_suffix(b"\n").unwrap_or(piece));
-        let number = first_line.map(|n| n + lines);
-        let label = match number {
-            Some(n) => n.to_string(),
+        let label = match first_line {
+            Some(n) => (n + out.lines).to_string(),
             None => format!("@{offset}"),
         };
+        let next = offset + piece.len() as u64;
         let _ = write!(
-            html,
+            out.html,
             "<div class=\"ln{}{}\" id=\"b{offset}\"><a class=\"no\" href=\"?at={offset}#b{offset}\">{}</a><span class=\"tx\">",
             if ends_line { "" } else { " partial" },
-            if query
-                .at
-                .is_some_and(|at| (offset..offset + piece.len() as u64).contains(&at))
-            {
+            if target.is_some_and(|at| (offset..next).contains(&at)) {
                 " target"
             } else {
                 ""
             },
             Esc(&label),
         );
-        render_line(&mut html, &line, &mut style);
-        html.push_str("</span></div>\n");
-        lines += 1;
-        offset += piece.len() as u64;
+        render_line(&mut out.html, &line, &mut style);
+        out.html.push_str("</span></div>\n");
+        out.lines += 1;
+        offset = next;
         if ends_line {
-            complete_end = offset;
+            out.whole_lines += 1;
+            out.complete_end = offset;
         }
     }
-    // A last line without its newline is read again
-    // next time, when it may have one.
-    let consumed = start + whole.len() as u64;
-    let ends_whole = whole.last() == Some(&b'\n') || whole.is_empty();
-    let end = if ends_whole || !reaches_end {
-        consumed
-    } else {
-        complete_end.min(consumed)
-    };
-    let whole_lines = pieces.iter().filter(|p| p.ends_with(b"\n")).count() as u64;
-    Ok(Window {
-        start,
-        end,
-        size,
-        first_line,
-        next_line: first_line.map(|n| n + whole_lines),
-        lines,
-        html,
-        at_end: reaches_end && consumed == size,
-        binary: whole.contains(&0),
-    })
+    out
 }
 
 /// Bytes `start..start + most` of a file, or fewer where it ends first: one
