@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "batchout", version)]
 pub struct Cli {
     /// Where outputs are stored: a directory, a file:/// URL, an Azure
-    /// https:// account or container SAS URL, or a connection string
+    /// https:// account or container SAS URL, a connection string, or
+    /// s3://BUCKET/PREFIX (with the AWS_* variables)
     /// [env: BATCHOUT_STORE, else AZURE_STORAGE_*] [default: ./batchout-data]
     #[arg(long, global = true, value_name = "STORE")]
     pub store: Option<String>,
@@ -124,7 +125,8 @@ pub enum Command {
         job: JobArg,
     },
     /// Print a URL that lets a task save, list and read this job's outputs, and
-    /// nothing else (an Azure container SAS URL). Needs the account key. With
+    /// nothing else (an Azure container SAS URL). Needs the account key, or an
+    /// Entra ID token: then a user delegation SAS, of 7 days at most. With
     /// output-files, the one command that prints a secret: the URL is its product.
     /// With --check or --check-url, proves a URL works with nothing else.
     Sas {
@@ -176,7 +178,7 @@ pub enum Command {
         #[arg(long)]
         no_logs: bool,
         /// The job's container URL, with a SAS that allows write, as given
-        /// [default: a SAS URL signed with the store's account key].
+        /// [default: a SAS URL signed with the store's account key or token].
         #[arg(long, value_name = "URL")]
         container_url: Option<String>,
         /// The ARM resource id of the pool's user-assigned managed identity

@@ -17,9 +17,10 @@ mod support;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use assert_cmd::Command;
+use batchout::{ContainerName, JobId};
 use batchout_testkit::token_service::{STORAGE_AUDIENCE, unsigned_jwt};
 use batchout_testkit::{Azurite, Route, TokenService};
 use support::{Env, job};
@@ -561,5 +562,487 @@ fn no_token_secret_header_or_federated_token_shows_in_any_output() {
     for token in world.service.minted() {
         let payload = token.split('.').nth(1).expect("a JWT");
         assert!(!seen.contains(payload), "a token's claims show:\n{seen}");
+    }
+}
+
+/// The fields of a SAS URL's query, decoded.
+fn sas_fields(url: &str) -> std::collections::HashMap<String, String> {
+    let query = url.split_once('?').expect("a SAS URL").1;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), decode(v)))
+        .collect()
+}
+
+/// A query value, percent-decoded (the SAS fields hold `%3A` and `%2F`,
+/// `%2B`, `%3D`).
+fn decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).expect("ascii");
+            out.push(u8::from_str_radix(hex, 16).expect("hex"));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).expect("utf-8")
+}
+
+/// A time of a SAS field.
+fn sas_time(fields: &std::collections::HashMap<String, String>, name: &str) -> SystemTime {
+    humantime::parse_rfc3339(&fields[name]).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+impl World {
+    /// `batchout ARGS` as a task holding nothing but `url` (as
+    /// `BATCHOUT_STORE`): no token variable, no `az`, no IMDS, only the
+    /// Azurite's authority trusted.
+    fn task(&self, url: &str, args: &[&str]) -> Command {
+        let mut cmd = self.env.cmd_on(url, args);
+        cmd.env(
+            "SSL_CERT_FILE",
+            self.azurite.authority().expect("an HTTPS Azurite"),
+        )
+        .env_remove("SSL_CERT_DIR")
+        .env("PATH", "/usr/bin:/bin");
+        cmd
+    }
+
+    /// Every request the token service has had.
+    fn token_requests(&self) -> usize {
+        [Route::Imds, Route::AppService, Route::V2]
+            .into_iter()
+            .map(|route| self.service.requests(route))
+            .sum::<usize>()
+            + self.az_calls()
+    }
+}
+
+/// Step 2 of Entra ID: `sas` signed in with a token asks the service for a
+/// user delegation key and signs a user delegation SAS with it, which
+/// Azurite checks as the service does; a task holding that URL alone saves,
+/// appends, lists and reads, and asks no token of anyone.
+#[test]
+fn sas_with_a_token_makes_a_user_delegation_sas_that_a_task_saves_and_lists_with() {
+    let Some(world) = World::new() else {
+        return;
+    };
+    let job = job("udsas");
+    let auth = ["--auth", "managed-identity"];
+    ok(world
+        .with(Source::Imds, &["prepare", "--job", &job])
+        .args(auth));
+    let (printed, stderr) = ok(world.with(Source::Imds, &["sas", "--job", &job]).args(auth));
+    assert!(
+        !stderr.contains("warning"),
+        "7 days is not capped: {stderr}"
+    );
+    let url = printed.trim();
+    let fields = sas_fields(url);
+    assert_eq!(fields["sv"], "2021-12-02");
+    assert_eq!(fields["sr"], "c");
+    assert_eq!(fields["sp"], "racwl");
+    // The identity of the token (its oid and tid claims), and the key's
+    // time and version, as the service gave them.
+    assert_eq!(fields["skoid"], "00000000-0000-4000-8000-0000000000aa");
+    assert_eq!(fields["sktid"], world.service.tenant());
+    assert_eq!(fields["sks"], "b");
+    assert!(!fields["skv"].is_empty(), "{url}");
+    assert_eq!(fields["skt"], fields["st"], "the key starts with the SAS");
+    assert_eq!(fields["ske"], fields["se"], "the key expires with the SAS");
+    assert!(fields.contains_key("sig"), "{url}");
+    assert!(url.contains(&format!(
+        "/{}?",
+        ContainerName::for_job(&JobId::new(&job).expect("valid"))
+    )));
+
+    // A task with the URL alone.
+    let before = world.token_requests();
+    world
+        .env
+        .write("out/result.txt", "saved with a user delegation SAS\n");
+    ok(&mut world.task(
+        url,
+        &["save", "--job", &job, "--task", "t1", "out/result.txt"],
+    ));
+    ok(&mut world.task(
+        url,
+        &[
+            "track",
+            "--job",
+            &job,
+            "--task",
+            "t1",
+            "--interval",
+            "1s",
+            "log.txt",
+            "--",
+            "sh",
+            "-c",
+            "echo one >> log.txt; sleep 1.2; echo two >> log.txt",
+        ],
+    ));
+    let (listed, _) = ok(&mut world.task(url, &["ls", "--job", &job, "--task", "t1"]));
+    assert!(listed.contains("out/result.txt"), "{listed}");
+    assert!(listed.contains("log.txt"), "{listed}");
+    let (got, _) = ok(&mut world.task(
+        url,
+        &[
+            "get",
+            "--job",
+            &job,
+            "--task",
+            "t1",
+            "out/result.txt",
+            "-o",
+            "-",
+        ],
+    ));
+    assert_eq!(got, "saved with a user delegation SAS\n");
+    assert_eq!(
+        world.token_requests(),
+        before,
+        "the task asked for no token"
+    );
+
+    // output-files signs its container URL the same way: write only.
+    let (made, _) = ok(world
+        .with(
+            Source::Imds,
+            &[
+                "output-files",
+                "--job",
+                &job,
+                "--task",
+                "t2",
+                "--rule",
+                "out/*",
+            ],
+        )
+        .args(auth));
+    let made: serde_json::Value = serde_json::from_str(&made).expect("JSON");
+    let service_url = made[0]["destination"]["container"]["containerUrl"]
+        .as_str()
+        .expect("a container URL");
+    let service = sas_fields(service_url);
+    assert_eq!(service["sp"], "w", "{service_url}");
+    assert_eq!(service["skoid"], fields["skoid"], "{service_url}");
+
+    // The client, signed in, sees what the task saved.
+    let (got, _) = ok(world
+        .with(
+            Source::Imds,
+            &[
+                "get",
+                "--job",
+                &job,
+                "--task",
+                "t1",
+                "--kind",
+                "TaskOutput",
+                "log.txt",
+                "-o",
+                "-",
+            ],
+        )
+        .args(auth));
+    assert_eq!(got, "one\ntwo\n");
+
+    // A SAS that is not the one signed is refused: Azurite checks the
+    // signature against the key it derives again.
+    let forged = url.replace(
+        &format!("skoid={}", fields["skoid"]),
+        "skoid=00000000-0000-4000-8000-0000000000bb",
+    );
+    let stderr = fails(
+        &mut world.task(&forged, &["ls", "--job", &job, "--task", "t1"]),
+        1,
+    );
+    assert!(
+        stderr.contains("(AuthorizationFailure): the SAS signature was refused"),
+        "{stderr}"
+    );
+}
+
+/// `sas --check` with a token: the user delegation SAS saves, appends,
+/// reads and lists its probes, and the probes it may not delete (no `d`)
+/// are removed with the token.
+#[test]
+fn sas_check_with_a_token_passes_and_the_token_removes_the_probes() {
+    let Some(world) = World::new() else {
+        return;
+    };
+    let job = job("udcheck");
+    let auth = ["--auth", "service-principal"];
+    ok(world
+        .with(Source::ServicePrincipal, &["prepare", "--job", &job])
+        .args(auth));
+    let (stdout, stderr) = ok(world
+        .with(
+            Source::ServicePrincipal,
+            &[
+                "sas",
+                "--job",
+                &job,
+                "--check",
+                "--json",
+                "--max-task-time",
+                "2d",
+            ],
+        )
+        .args(auth));
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let check = &json["check"];
+    assert_eq!(check["passed"], true, "{stderr}\n{check}");
+    for step in check["steps"].as_array().expect("steps") {
+        let expected = if step["step"] == "delete" {
+            "warning"
+        } else {
+            "passed"
+        };
+        assert_eq!(step["status"], expected, "{step}");
+    }
+    let delete = check["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["step"] == "delete")
+        .expect("delete");
+    let detail = delete["detail"].as_str().expect("detail");
+    assert!(detail.contains("(Entra ID) instead"), "{detail}");
+    assert_eq!(check["left_behind"], serde_json::json!([]));
+    assert!(stderr.contains("passed"), "{stderr}");
+    // Nothing stays in the container.
+    let (listed, _) = ok(world
+        .with(Source::ServicePrincipal, &["ls", "--job", &job, "--json"])
+        .args(auth));
+    assert!(!listed.contains(".batchout-check"), "{listed}");
+
+    // And checked with the URL alone, as a task would.
+    let url = json["url"].as_str().expect("url");
+    let ran = world
+        .task(url, &["sas", "--check-url", "-", "--job", &job])
+        .write_stdin(format!("{url}\n"))
+        .output()
+        .expect("runs");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert_eq!(ran.status.code(), Some(0), "{all}");
+    assert!(all.contains("passed, with the warnings above"), "{all}");
+}
+
+/// A user delegation SAS lasts 7 days at most from its key's start (set 5
+/// minutes back): a longer `--expiry` is capped, with a warning that says
+/// so; `7d`, the default, loses those 5 minutes without a word.
+#[test]
+fn a_user_delegation_sas_is_capped_at_seven_days_with_a_warning() {
+    let Some(world) = World::new() else {
+        return;
+    };
+    let job = job("udcap");
+    let auth = ["--auth", "managed-identity"];
+    ok(world
+        .with(Source::Imds, &["prepare", "--job", &job])
+        .args(auth));
+    let day = Duration::from_secs(24 * 3600);
+    let minute = Duration::from_secs(60);
+    let near = |time: SystemTime, expected: SystemTime| {
+        let apart = time
+            .duration_since(expected)
+            .unwrap_or_else(|e| e.duration());
+        apart < 2 * minute
+    };
+    for (expiry, capped, lasts) in [
+        ("30d", true, 7 * day - 5 * minute),
+        ("8d", true, 7 * day - 5 * minute),
+        ("7d", false, 7 * day - 5 * minute),
+        ("2h", false, Duration::from_secs(2 * 3600)),
+    ] {
+        let asked_at = SystemTime::now();
+        let (stdout, stderr) = ok(world
+            .with(
+                Source::Imds,
+                &["sas", "--job", &job, "--expiry", expiry, "--json"],
+            )
+            .args(auth));
+        let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+        let fields = sas_fields(json["url"].as_str().expect("url"));
+        let se = sas_time(&fields, "se");
+        assert!(near(se, asked_at + lasts), "{expiry}: se {}", fields["se"]);
+        assert_eq!(fields["ske"], fields["se"], "{expiry}");
+        assert_eq!(
+            json["expiry"], fields["se"],
+            "{expiry}: the JSON tells the real expiry"
+        );
+        if capped {
+            assert!(
+                stderr.contains(&format!(
+                    "warning: the URL expires at {}, not at",
+                    fields["se"]
+                )) && stderr.contains("lasts at most 7 days"),
+                "{expiry}: {stderr}"
+            );
+        } else {
+            assert!(!stderr.contains("warning"), "{expiry}: {stderr}");
+        }
+    }
+    // What a task may run against the real expiry, not the one asked.
+    let (_, stderr) = ok(world
+        .with(
+            Source::Imds,
+            &[
+                "sas",
+                "--job",
+                &job,
+                "--expiry",
+                "30d",
+                "--max-task-time",
+                "10d",
+            ],
+        )
+        .args(auth));
+    assert!(
+        stderr.contains("sooner than a task may run (10days)"),
+        "{stderr}"
+    );
+    // The account key is not capped.
+    let env = &world.env;
+    let keyed = world.azurite.connection_string();
+    let mut cmd = env.cmd_on(&keyed, &["sas", "--job", &job, "--expiry", "30d", "--json"]);
+    cmd.env("SSL_CERT_FILE", world.azurite.authority().expect("https"));
+    let (stdout, stderr) = ok(&mut cmd);
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let fields = sas_fields(json["url"].as_str().expect("url"));
+    assert!(!fields.contains_key("skoid"), "a service SAS");
+    assert!(near(sas_time(&fields, "se"), SystemTime::now() + 30 * day));
+}
+
+/// No token, no secret, no delegation key and no signature shows in what
+/// `sas`, `sas --check` and a task with the URL print, however verbose;
+/// the signature shows only in the URL printed as asked.
+#[test]
+fn no_token_delegation_key_or_signature_shows_but_in_the_url_printed() {
+    let Some(world) = World::new() else {
+        return;
+    };
+    let job = job("udsecrets");
+    world.env.write("s.txt", "s\n");
+    let mut seen = Seen::default();
+    for (source, auth) in [
+        (Source::ServicePrincipal, "service-principal"),
+        (Source::WorkloadIdentity, "workload-identity"),
+        (Source::AppService, "managed-identity"),
+        (Source::Cli, "cli"),
+    ] {
+        let auth = ["--auth", auth];
+        seen.record(
+            world
+                .with(source, &["prepare", "--job", &job, "-vv"])
+                .args(auth),
+            false,
+        );
+        for extra in [&["-vv"][..], &["-vv", "--json"], &["--expiry", "30d"]] {
+            seen.record(
+                world
+                    .with(source, &["sas", "--job", &job])
+                    .args(auth)
+                    .args(extra),
+                true,
+            );
+            seen.record(
+                world
+                    .with(source, &["sas", "--job", &job, "--check"])
+                    .args(auth)
+                    .args(extra)
+                    .env("BATCHOUT_LOG", "trace"),
+                true,
+            );
+        }
+    }
+    // A task with each URL, as verbose as can be.
+    for url in seen.urls.clone() {
+        seen.record(
+            &mut world.task(
+                &url,
+                &["save", "--job", &job, "--task", "t", "s.txt", "-vv"],
+            ),
+            false,
+        );
+        seen.record(
+            world
+                .task(&url, &["ls", "--job", &job, "--task", "t", "--json"])
+                .env("BATCHOUT_LOG", "trace"),
+            false,
+        );
+    }
+    let Seen { text: seen, urls } = seen;
+    assert!(seen.contains("passed"), "the checks ran:\n{seen}");
+    assert!(seen.contains("s.txt"), "the tasks ran:\n{seen}");
+    for secret in world.secrets() {
+        assert!(!seen.contains(&secret), "{secret} shows in:\n{seen}");
+    }
+    for token in world.service.minted() {
+        let payload = token.split('.').nth(1).expect("a JWT");
+        assert!(!seen.contains(payload), "a token's claims show:\n{seen}");
+    }
+    assert!(urls.len() >= 24, "{} URLs", urls.len());
+    for url in &urls {
+        let fields = sas_fields(url);
+        let key = Azurite::user_delegation_key(
+            &fields["skoid"],
+            &fields["sktid"],
+            &fields["skt"],
+            &fields["ske"],
+            &fields["skv"],
+        );
+        assert!(!seen.contains(&key), "the delegation key shows in:\n{seen}");
+        let encoded = url.split("sig=").nth(1).expect("signed");
+        for signature in [encoded.to_owned(), fields["sig"].clone()] {
+            assert!(!seen.contains(&signature), "a signature shows in:\n{seen}");
+        }
+    }
+}
+
+/// What commands printed, the URLs they were asked for taken out.
+#[derive(Default)]
+struct Seen {
+    text: String,
+    urls: Vec<String>,
+}
+
+impl Seen {
+    /// Runs `cmd`, expecting success, and keeps what it printed; with
+    /// `printed_url`, the one SAS URL it printed as asked (a line, or in
+    /// the JSON) is taken out and kept aside.
+    fn record(&mut self, cmd: &mut Command, printed_url: bool) {
+        let output = cmd.output().expect("runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if printed_url {
+            let url = stdout
+                .split(|c: char| c.is_whitespace() || c == '"')
+                .find(|word| word.contains("sig="))
+                .expect("the URL")
+                .to_owned();
+            assert_eq!(stdout.matches(&url).count(), 1, "{stdout}");
+            stdout = stdout.replace(&url, "");
+            self.urls.push(url);
+        }
+        self.text.push_str(&stdout);
+        self.text.push_str(&String::from_utf8_lossy(&output.stderr));
     }
 }

@@ -365,6 +365,8 @@ fn rules_that_cannot_follow_the_conventions_are_refused_with_why() {
         message.contains("--container-url") && message.contains("--identity"),
         "{message}"
     );
+    // An account with neither a key nor a token (signed in with Entra ID,
+    // it would make a user delegation SAS: tests/entra.rs).
     let no_key = "https://acct.blob.core.windows.net";
     let out = env
         .cmd_on(
@@ -377,6 +379,8 @@ fn rules_that_cannot_follow_the_conventions_are_refused_with_why() {
                 "t1",
                 "--rule",
                 "a",
+                "--auth",
+                "anonymous",
             ],
         )
         .assert()

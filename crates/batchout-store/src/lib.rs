@@ -8,6 +8,9 @@
 //! Backends:
 //! - [`LocalStore`]: a local directory, one folder per container. The embedded
 //!   default: zero configuration.
+//! - [`AzureStore`]: Azure Blob Storage, or the Azurite emulator.
+//! - [`S3Store`]: an S3 bucket (AWS, or an S3-compatible server), each
+//!   container a folder of keys under the store's prefix.
 //!
 //! Stores are opened from a URL or path with [`open`]; an Azure account
 //! with the caller's own source of Entra ID tokens with
@@ -49,6 +52,7 @@ mod priority;
 mod progress;
 mod read;
 mod remote;
+pub mod s3;
 mod settings;
 mod types;
 
@@ -77,6 +81,7 @@ pub use progress::{Progress, ProgressSnapshot};
 pub use read::{GetOptions, GetResult, ReadRange};
 pub use remote::TransferOptions;
 pub use remote::retry::RetryPolicy;
+pub use s3::{S3Options, S3Store};
 pub use settings::{AzureSettings, EnvLookup, InvalidValue, LocalSettings, Setting, StoreSettings};
 pub use types::{BlobName, BlobType, Location, ObjectMeta, PutOptions, PutSource, SecretUrl};
 
@@ -252,14 +257,20 @@ pub trait Store: fmt::Debug + fmt::Display + Send + Sync + 'static {
     }
 
     /// A URL that grants access to one container, and nothing else, until
-    /// `expiry`: on Azure, a container SAS URL. `permissions` are the letters of
-    /// the service (`racwl`: read, add, create, write, list).
+    /// `expiry`: on Azure, a container SAS URL, signed with the account key
+    /// (a service SAS) or, for a store signed in with Entra ID, with a user
+    /// delegation key asked of the service (a user delegation SAS, which
+    /// lasts at most 7 days: [`SecretUrl::expiry`] says when the URL given
+    /// expires). `permissions` are the letters of the service (`racwl`:
+    /// read, add, create, write, list).
     ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] by default, and where the store holds no key that
-    /// can sign one.
-    fn container_access_url(
+    /// [`Error::Unsupported`] by default, and where the store holds neither
+    /// a key nor a token that can sign one; for a user delegation SAS, when
+    /// the service refuses the key ([`Error::Denied`] for an identity
+    /// without a data role) or cannot be reached.
+    async fn container_access_url(
         &self,
         container: &ContainerName,
         permissions: &str,
@@ -268,7 +279,7 @@ pub trait Store: fmt::Debug + fmt::Display + Send + Sync + 'static {
         let _ = (container, permissions, expiry);
         Err(Error::Unsupported {
             store: self.to_string(),
-            operation: "container access URLs (they need Azure Blob Storage opened with its account key)",
+            operation: "container access URLs (they need Azure Blob Storage opened with its account key or an Entra ID token)",
         })
     }
 }

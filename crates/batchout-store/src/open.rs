@@ -24,7 +24,12 @@ pub const DEFAULT_LOCAL_STORE: &str = "./batchout-data";
 ///   identity or the Azure CLI's account: see [`crate::azure::identity`]);
 ///   `BATCHOUT_AUTH` chooses one way;
 /// - a container SAS URL (`https://…/CONTAINER?sv=…&sig=…`): that container only;
-/// - a connection string (`AccountName=…;AccountKey=…`, `UseDevelopmentStorage=true`).
+/// - a connection string (`AccountName=…;AccountKey=…`, `UseDevelopmentStorage=true`);
+/// - `s3://BUCKET[/PREFIX]`: an S3 bucket, each container a folder of keys
+///   under the prefix, signed with `AWS_ACCESS_KEY_ID` and
+///   `AWS_SECRET_ACCESS_KEY` (or the keys of `AWS_PROFILE`), in `AWS_REGION`,
+///   at `AWS_ENDPOINT_URL` for an S3-compatible server (see
+///   [`crate::s3::config`]).
 ///
 /// # Errors
 ///
@@ -160,9 +165,14 @@ fn open_with(url: &str, env: EnvLookup<'_>, settings: &StoreSettings) -> Result<
         let target = config::from_connection_string_with(url, env, &settings.azure)?;
         return Ok(Arc::new(AzureStore::new(target, settings.azure_options())?));
     }
+    if url.starts_with("s3://") {
+        let target = crate::s3::config::from_url(url, env)?;
+        let options = crate::S3Options::from_settings(settings);
+        return Ok(Arc::new(crate::S3Store::new(target, options)?));
+    }
     if let Some((scheme, _)) = url.split_once("://") {
         return Err(invalid(&format!(
-            "{scheme}:// stores are not supported; give a directory path, a file:/// URL, an https:// Azure URL or a connection string"
+            "{scheme}:// stores are not supported; give a directory path, a file:/// URL, an https:// Azure URL, a connection string or an s3:// URL"
         )));
     }
     Ok(Arc::new(settings.local_store(PathBuf::from(url))))

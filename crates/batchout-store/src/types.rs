@@ -216,12 +216,30 @@ impl ObjectMeta {
 pub struct SecretUrl {
     shown: String,
     secret: String,
+    expiry: Option<SystemTime>,
 }
 
 impl SecretUrl {
     /// A secret URL and the form of it that may be shown.
     pub fn new(secret: String, shown: String) -> Self {
-        Self { shown, secret }
+        Self {
+            shown,
+            secret,
+            expiry: None,
+        }
+    }
+
+    /// The same URL, known to stop granting access at `expiry`.
+    #[must_use]
+    pub fn with_expiry(mut self, expiry: SystemTime) -> Self {
+        self.expiry = Some(expiry);
+        self
+    }
+
+    /// When the URL stops granting access, where its maker says: it may be
+    /// sooner than was asked (a user delegation SAS lasts at most 7 days).
+    pub fn expiry(&self) -> Option<SystemTime> {
+        self.expiry
     }
 
     /// The full URL, secret included: for handing to whoever needs access, never

@@ -32,6 +32,7 @@ async fn with_sas_only(test: &str) -> Option<(Arc<dyn Store>, ContainerName, ())
     let expiry = SystemTime::now() + Duration::from_secs(3600);
     let url = admin
         .container_access_url(&container, "racwdl", expiry)
+        .await
         .expect("the key signs a SAS");
     let store = open(url.expose()).expect("a SAS URL opens");
     assert_eq!(
@@ -146,6 +147,7 @@ async fn denied_and_missing_are_told_apart() {
             "r",
             SystemTime::now() + Duration::from_secs(600),
         )
+        .await
         .expect("signed");
     let store = open(read_only.expose()).expect("opens");
     assert_eq!(
@@ -200,6 +202,7 @@ async fn secrets_never_reach_errors_or_debug_output() {
             "r",
             SystemTime::now() + Duration::from_secs(600),
         )
+        .await
         .expect("signed");
     let signature = url
         .expose()

@@ -25,6 +25,10 @@ const ACCOUNT: &str = "devstoreaccount1";
 const KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
+/// The seed Azurite derives user delegation keys with
+/// (`USERDELEGATIONKEY_SIGNING_SEED`, public, in its source).
+const USER_DELEGATION_SEED: &[u8] = b"azurite-user-delegation-signing-seed-v1";
+
 /// How long Azurite may take to answer its first request.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -179,6 +183,29 @@ impl Azurite {
             "DefaultEndpointsProtocol={};AccountName={ACCOUNT};AccountKey={KEY};BlobEndpoint={blob_endpoint};",
             self.scheme()
         )
+    }
+
+    /// The user delegation key an Azurite gives for these fields, base64:
+    /// Azurite 3.37 derives it (`getUserDelegationKeyValue`) as HMAC-SHA256
+    /// of the object id, tenant, start, expiry, `b` and version, a line
+    /// each, with a seed of its source, and derives it again to check a
+    /// user delegation SAS. So a test knows the key a batchout process was
+    /// given, from the URL it made (`skoid`, `sktid`, `skt`, `ske`, `skv`),
+    /// and can look for it where it must not be.
+    pub fn user_delegation_key(
+        object_id: &str,
+        tenant_id: &str,
+        start: &str,
+        expiry: &str,
+        version: &str,
+    ) -> String {
+        use base64::Engine;
+        use hmac::{Hmac, Mac};
+        let text = [object_id, tenant_id, start, expiry, "b", version].join("\n");
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(USER_DELEGATION_SEED)
+            .expect("HMAC takes keys of any length");
+        mac.update(text.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
     }
 
     /// Spawns node on a free port and waits until it answers; on failure returns

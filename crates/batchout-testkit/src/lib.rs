@@ -3,10 +3,12 @@
 //! a fault-injection proxy ([`FaultProxy`]) to put between a client and
 //! Azurite, a stand-in for Entra ID and the managed identity endpoints
 //! ([`TokenService`]) for an Azurite that takes OAuth tokens
-//! ([`Azurite::start_https_oauth`]), and a reference CRC-64/NVME
-//! ([`crc64nvme`]) to check recorded checksums against.
+//! ([`Azurite::start_https_oauth`]), a real S3 server ([`SeaweedFs`], from
+//! PyPI) with the AWS SDK for Python to read and write it ([`Boto3`]), moto's
+//! model of S3 ([`MotoS3`]) for the store's conformance suite, and a
+//! reference CRC-64/NVME ([`crc64nvme`]) to check recorded checksums against.
 //!
-//! Both are installed by the project's own `scripts/test` (into `node_modules/`
+//! All are installed by the project's own `scripts/test` (into `node_modules/`
 //! and `.venv/` at the workspace root), never by hand, so a fresh clone tests the
 //! same way as a developer's machine. When one is missing, a test that needs it is
 //! skipped with a loud warning on a developer's machine, and fails under CI
@@ -22,17 +24,23 @@
 //! ```
 
 mod azurite;
+mod boto3;
 pub mod browser;
+mod moto;
 mod proxy;
 mod python;
+pub mod seaweed;
 pub mod token_service;
 
 use std::io::Write;
 use std::path::PathBuf;
 
 pub use azurite::Azurite;
+pub use boto3::Boto3;
+pub use moto::MotoS3;
 pub use proxy::{Fault, FaultProxy, Matcher, RequestRecord, Rules, Stats};
 pub use python::PythonSdk;
+pub use seaweed::SeaweedFs;
 pub use token_service::{Route, TokenService};
 
 /// The CRC-64/NVME of `data`, bit by bit from the definition (reflected

@@ -309,6 +309,7 @@ async fn pages_of_the_one_job_a_container_sas_url_reaches() {
     let (id, job) = plant(&keyed, format!("sas-{}", std::process::id())).await;
     let url = job
         .access_url("rl", std::time::Duration::from_secs(600))
+        .await
         .expect("a SAS URL");
     let store = batchout::open(url.expose()).expect("opens the SAS URL");
     let app = router(store, ViewerOptions::default());

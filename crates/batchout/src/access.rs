@@ -13,7 +13,8 @@
 //! listings of outputs, `tasks`, `jobs`, downloads and the viewer never
 //! count one, even when a SAS without delete (`d`, which tasks do not need)
 //! has to leave it behind. A check given a store with wider rights
-//! ([`AccessCheck::cleanup_with`], the account key that signed the URL)
+//! ([`AccessCheck::cleanup_with`]: the store whose account key signed the
+//! URL, or whose Entra ID token got the key of a user delegation SAS)
 //! removes what the SAS could not.
 
 use std::fmt;
@@ -208,7 +209,8 @@ impl AccessCheck {
     }
 
     /// The same check, deleting through `store` (one with wider rights: the
-    /// account key that signed the URL) the probes the SAS cannot delete.
+    /// account key that signed the URL, or the Entra ID token whose
+    /// identity's user delegation key did) the probes the SAS cannot delete.
     #[must_use]
     pub fn cleanup_with(mut self, store: Arc<dyn Store>) -> Self {
         self.cleanup = Some(store);
@@ -514,7 +516,7 @@ impl Run {
     fn failed(&mut self, step: AccessStep, error: &StoreError) {
         let detail = match error {
             StoreError::ContainerNotFound { container, .. } => format!(
-                "container {container} does not exist, and a SAS cannot create it; prepare the job with the account key first (batchout prepare)"
+                "container {container} does not exist, and a SAS cannot create it; prepare the job with the account key or an Entra ID token first (batchout prepare)"
             ),
             other => other.to_string(),
         };
@@ -752,7 +754,7 @@ impl Run {
             )
         } else {
             format!(
-                "so {} stay{}: harmless, under {ACCESS_PROBE_FOLDER}/, which no listing of outputs, tasks or jobs counts; delete them with the account key if you like",
+                "so {} stay{}: harmless, under {ACCESS_PROBE_FOLDER}/, which no listing of outputs, tasks or jobs counts; delete them with the account key or an Entra ID token if you like",
                 self.left_behind.join(" and "),
                 if self.left_behind.len() == 1 { "s" } else { "" }
             )

@@ -412,18 +412,23 @@ impl JobOutputs {
     /// A URL that lets a task save, list and read this job's outputs and
     /// nothing else, until `valid_for` from now: on Azure, a container SAS
     /// URL with `permissions` (default [`crate::DEFAULT_SAS_PERMISSIONS`]:
-    /// read, add, create, write, list).
+    /// read, add, create, write, list), signed with the account key, or,
+    /// signed in with Entra ID, a user delegation SAS, which lasts 7 days at
+    /// most ([`SecretUrl::expiry`] says when it expires).
     ///
     /// # Errors
     ///
     /// [`crate::StoreError::Unsupported`] when the store cannot sign one (not
-    /// Azure, or no account key); invalid permission letters.
-    pub fn access_url(&self, permissions: &str, valid_for: Duration) -> Result<SecretUrl> {
+    /// Azure, or neither an account key nor an Entra ID token); invalid
+    /// permission letters; with a token, the service refusing the user
+    /// delegation key.
+    pub async fn access_url(&self, permissions: &str, valid_for: Duration) -> Result<SecretUrl> {
         let expiry = std::time::SystemTime::now() + valid_for;
         Ok(self
             .core
             .store
-            .container_access_url(&self.core.container, permissions, expiry)?)
+            .container_access_url(&self.core.container, permissions, expiry)
+            .await?)
     }
 
     outputs_methods!();

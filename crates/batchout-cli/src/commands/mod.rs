@@ -115,12 +115,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 headers: &headers,
                 command: command.as_deref(),
             };
-            done(output_files::output_files(
-                cli.store.as_deref(),
-                context,
-                request,
-                &printer,
-            ))
+            done(output_files::output_files(cli.store.as_deref(), context, request, &printer).await)
         }
         Command::Save {
             target,

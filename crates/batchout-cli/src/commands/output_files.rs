@@ -40,7 +40,7 @@ pub struct OutputFilesRequest<'a> {
 /// (not with `-q`).
 /// `store` is the `--store` flag; `context` opens the store, which only a
 /// URL batchout signs needs.
-pub fn output_files(
+pub async fn output_files(
     store: Option<&str>,
     context: impl FnOnce() -> anyhow::Result<Context>,
     request: OutputFilesRequest<'_>,
@@ -85,7 +85,7 @@ pub fn output_files(
             ServiceContainer::with_identity(&url, identity, &container)?
         }
         (None, Some(url)) => ServiceContainer::given(url, &container)?,
-        (None, None) => signed(&context()?, store, job, request.expiry)?,
+        (None, None) => signed(&context()?, store, job, request.expiry, printer).await?,
     }
     .with_headers(headers);
 
@@ -106,12 +106,15 @@ pub fn output_files(
 }
 
 /// A container SAS URL that lets the service write, signed with the store's
-/// key; a store that cannot sign one is told what to give instead.
-fn signed(
+/// key or, signed in with Entra ID, a user delegation key (7 days at most:
+/// a warning says when that is sooner than asked); a store that cannot sign
+/// one is told what to give instead.
+async fn signed(
     context: &Context,
     store: Option<&str>,
     job: JobId,
     expiry: &str,
+    printer: &Printer,
 ) -> anyhow::Result<ServiceContainer> {
     let valid_for = humantime::parse_duration(expiry).map_err(|e| {
         UsageError::new(format!(
@@ -119,8 +122,17 @@ fn signed(
         ))
     })?;
     let outputs = context.job(job);
-    match outputs.access_url(service::UPLOAD_PERMISSIONS, valid_for) {
-        Ok(url) => Ok(ServiceContainer::signed(url)),
+    let asked = std::time::SystemTime::now() + valid_for;
+    match outputs
+        .access_url(service::UPLOAD_PERMISSIONS, valid_for)
+        .await
+    {
+        Ok(url) => {
+            if let Some(warning) = super::share::shortened(&url, asked, "--expiry") {
+                printer.warn(warning);
+            }
+            Ok(ServiceContainer::signed(url))
+        }
         Err(batchout::Error::Store(StoreError::Unsupported { .. })) => {
             let why = if batchout::configured_is_local(store) {
                 format!(
@@ -129,12 +141,12 @@ fn signed(
                 )
             } else {
                 format!(
-                    "the store ({}) cannot sign a container SAS URL: that needs the account key",
+                    "the store ({}) cannot sign a container SAS URL: that needs the account key or an Entra ID token",
                     context.store
                 )
             };
             Err(UsageError::new(format!(
-                "{why}; give --container-url URL (the job's container SAS URL with write permission, as `batchout sas --job {} --permissions w` prints it where the key is), or --identity RESOURCE_ID (a user-assigned identity of the pool that may write to the container)",
+                "{why}; give --container-url URL (the job's container SAS URL with write permission, as `batchout sas --job {} --permissions w` prints it where the key or a token is), or --identity RESOURCE_ID (a user-assigned identity of the pool that may write to the container)",
                 outputs.job_id()
             ))
             .into())

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use batchout::{AccessCheck, StepStatus, StoreSettings};
+use batchout::{AccessCheck, SecretUrl, StepStatus, StoreSettings};
 use serde::Serialize;
 
 use super::sas_check::{self, CheckJson};
@@ -63,8 +63,12 @@ pub async fn sas(
             "--expiry {expiry:?} is not a duration ({e}); write it as 7d, 12h or 90m"
         ))
     })?;
-    let url = job.access_url(request.permissions, valid_for)?;
     let now = SystemTime::now();
+    let url = job.access_url(request.permissions, valid_for).await?;
+    let expires = url.expiry().unwrap_or(now + valid_for);
+    if let Some(warning) = shortened(&url, now + valid_for, "--expiry") {
+        printer.warn(warning);
+    }
     printer.line(url.expose())?;
     let report = if request.check {
         let check = check
@@ -77,7 +81,7 @@ pub async fn sas(
         Some(report)
     } else {
         if let Some(max) = max_task_time {
-            let step = batchout::expiry_step(None, Some(now + valid_for), Some(max), now);
+            let step = batchout::expiry_step(None, Some(expires), Some(max), now);
             if step.status != StepStatus::Passed {
                 printer.warn(format!("warning: {} (--expiry)", step.detail));
             }
@@ -89,13 +93,33 @@ pub async fn sas(
         container: job.container().to_string(),
         url: url.expose().to_owned(),
         permissions: request.permissions.to_owned(),
-        expiry: print::rfc3339(now + valid_for),
+        expiry: print::rfc3339(expires),
         check: report.as_ref().map(CheckJson::new),
     })?;
     match &report {
         Some(report) => sas_check::verdict(report),
         None => Ok(()),
     }
+}
+
+/// How much sooner than asked a URL may expire without a word: a user
+/// delegation SAS ends 7 days after its key's start, which is set 5 minutes
+/// back for clocks that are behind, so the default `--expiry 7d` ends those
+/// minutes sooner.
+const UNREMARKED: Duration = Duration::from_secs(10 * 60);
+
+/// A warning when `url` expires sooner than `asked` (by more than a few
+/// minutes): the store could not sign for so long.
+pub fn shortened(url: &SecretUrl, asked: SystemTime, flag: &str) -> Option<String> {
+    let expiry = url.expiry()?;
+    let short = asked.duration_since(expiry).ok()?;
+    (short > UNREMARKED).then(|| {
+        format!(
+            "warning: the URL expires at {}, not at {} as {flag} asked: a user delegation SAS (signed in with Entra ID) lasts at most 7 days; sign with the account key for a longer one",
+            print::rfc3339(expiry),
+            print::rfc3339(asked)
+        )
+    })
 }
 
 /// `--max-task-time`: a duration.

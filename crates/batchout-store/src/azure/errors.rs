@@ -110,6 +110,8 @@ fn token_hint(identity: &str, operation: &str, code: &str, message: &str) -> Str
         "AuthorizationPermissionMismatch" | "AuthorizationFailure" => {
             let role = if matches!(operation, "read" | "list") {
                 "Storage Blob Data Reader (enough to read and list: the viewer, get, ls) or Storage Blob Data Contributor (to save too)"
+            } else if operation == super::delegation::OPERATION {
+                "Storage Blob Data Contributor (it may get the user delegation key that signs a SAS, and a user delegation SAS grants no more than the roles of the identity that made it)"
             } else {
                 "Storage Blob Data Contributor (what a task needs to save, list and read)"
             };
@@ -256,5 +258,16 @@ mod tests {
         assert!(read.contains("Storage Blob Data Reader"), "{read}");
         let refused = denied(&token, "list", "InvalidAuthenticationInfo");
         assert!(refused.contains("AZURE_TENANT_ID"), "{refused}");
+        let key = denied(
+            &token,
+            crate::azure::delegation::OPERATION,
+            "AuthorizationPermissionMismatch",
+        );
+        assert!(
+            key.contains("refused to get a user delegation key for")
+                && key
+                    .contains("Storage Blob Data Contributor (it may get the user delegation key"),
+            "{key}"
+        );
     }
 }

@@ -23,6 +23,7 @@
 mod client;
 pub mod config;
 pub mod credential;
+mod delegation;
 mod errors;
 pub mod identity;
 mod read;
@@ -557,25 +558,35 @@ impl Store for AzureStore {
         Ok(Some(self.container_base(container)))
     }
 
-    fn container_access_url(
+    async fn container_access_url(
         &self,
         container: &ContainerName,
         permissions: &str,
         expiry: SystemTime,
     ) -> Result<SecretUrl> {
         self.check_container(container)?;
-        let Credential::SharedKey(key) = &self.target().credential else {
-            return Err(Error::Unsupported {
-                store: self.to_string(),
-                operation: "creating a SAS without the account key; open the store with AZURE_STORAGE_KEY or a connection string with AccountKey=",
-            });
+        let (token, expiry) = match &self.target().credential {
+            Credential::SharedKey(key) => (
+                sas::container_sas(key, container, permissions, expiry)?,
+                expiry,
+            ),
+            // A user delegation SAS, with a key asked of the service.
+            Credential::Token(_) => {
+                delegation::container_sas(self, container, permissions, expiry).await?
+            }
+            _ => {
+                return Err(Error::Unsupported {
+                    store: self.to_string(),
+                    operation: "creating a SAS without the account key or an Entra ID token; open the store with AZURE_STORAGE_KEY, a connection string with AccountKey=, or sign in with Entra ID",
+                });
+            }
         };
-        let token = sas::container_sas(key, container, permissions, expiry)?;
         let base = self.container_base(container);
         Ok(SecretUrl::new(
             format!("{base}?{}", token.expose()),
             format!("{base}?{}", token.redacted()),
-        ))
+        )
+        .with_expiry(expiry))
     }
 
     async fn delete(&self, location: &Location) -> Result<()> {

@@ -167,7 +167,7 @@ impl Store for Wrapper {
         self.inner.delete(location).await
     }
 
-    fn container_access_url(
+    async fn container_access_url(
         &self,
         container: &ContainerName,
         permissions: &str,
@@ -175,5 +175,6 @@ impl Store for Wrapper {
     ) -> batchout_store::Result<SecretUrl> {
         self.inner
             .container_access_url(container, permissions, expiry)
+            .await
     }
 }
