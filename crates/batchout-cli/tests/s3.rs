@@ -150,6 +150,11 @@ fn every_command_round_trips_on_s3() {
     run(&["rm", "--job", &job, "--task", "t1", "--all"])
         .assert()
         .success();
+    // No SAS on S3: `sas` says what a task should use instead.
+    run(&["sas", "--job", &job]).assert().failure().stderr(
+        predicate::str::contains("cannot presign")
+            .and(predicate::str::contains("instance profile")),
+    );
     let listed = stdout(&mut run(&["ls", "--job", &job, "--task", "t1"]));
     assert!(!listed.contains("result.txt"), "{listed}");
 }

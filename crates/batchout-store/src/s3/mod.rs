@@ -35,6 +35,7 @@ mod xml;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -53,8 +54,8 @@ use crate::remote::http::Payload;
 use crate::remote::retry::RetryPolicy;
 use crate::{
     BlobType, Capabilities, ContainerInfo, ContainerMetadata, ContainerName, Error, GetOptions,
-    GetResult, ListOptions, ListPage, Location, ObjectMeta, PutOptions, PutSource, Result, Store,
-    checksum,
+    GetResult, ListOptions, ListPage, Location, ObjectMeta, PutOptions, PutSource, Result,
+    SecretUrl, Store, checksum,
 };
 
 /// The most keys one ListObjectsV2 page returns.
@@ -590,6 +591,22 @@ impl Store for S3Store {
         options: &ListOptions,
     ) -> Result<ListPage> {
         self.list_request(container, options).await
+    }
+
+    async fn container_access_url(
+        &self,
+        container: &ContainerName,
+        permissions: &str,
+        expiry: SystemTime,
+    ) -> Result<SecretUrl> {
+        let _ = (container, permissions, expiry);
+        Err(Error::Unsupported {
+            store: self.to_string(),
+            operation: "container access URLs: S3 cannot presign a whole folder of keys for writing. \
+                Give each task the node's own credentials instead (an instance profile or an IAM role \
+                allowed s3:PutObject, s3:GetObject and s3:ListBucket on this bucket's prefix), through \
+                the AWS_* variables or AWS_PROFILE",
+        })
     }
 
     async fn delete(&self, location: &Location) -> Result<()> {
