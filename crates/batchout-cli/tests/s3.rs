@@ -339,8 +339,8 @@ fn keys_that_climb_never_leave_the_download_destination() {
     }
 }
 
-/// `run` tracks the command's logs: S3 has no appends
-/// (`Capabilities::append` is false), so each flush stores the log whole.
+/// `run` tracks the command's logs: below 5 MiB each flush stores the log
+/// whole, on the version last written (`If-Match`).
 #[test]
 fn run_stores_its_logs_and_outputs_on_s3() {
     let Some(server) = SeaweedFs::shared() else {

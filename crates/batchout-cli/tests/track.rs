@@ -1,7 +1,9 @@
 //! `batchout track` as a task would use it: the real binary runs a command that
 //! writes a log for seconds, while a second client watches the stored copy grow,
-//! on the local store and on Azurite; a `kill -9` of batchout mid-run is
-//! recovered by the next `track` without a byte lost or duplicated; exit codes.
+//! on the local store, on Azurite and on SeaweedFS (S3); a `kill -9` of
+//! batchout mid-run is recovered by the next `track` without a byte lost or
+//! duplicated, on S3 also past 5 MiB, where each flush sends only the new
+//! bytes (counted by the fault proxy, which relays them); exit codes.
 
 mod support;
 
@@ -10,7 +12,8 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use batchout_testkit::Azurite;
+use batchout_testkit::seaweed::BUCKET;
+use batchout_testkit::{Azurite, FaultProxy, SeaweedFs};
 use predicates::prelude::*;
 use serde_json::Value;
 use support::{Env, job};
@@ -20,14 +23,40 @@ use support::{Env, job};
 enum On<'a> {
     Local,
     Azurite(&'a Azurite),
+    /// SeaweedFS, reached at this endpoint (its own, or a proxy's).
+    S3(&'a SeaweedFs, &'a str),
 }
+
+/// The AWS variables a test sets or clears, so none is inherited.
+const AWS: [&str; 8] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+];
 
 impl On<'_> {
     /// `batchout ARGS` as a plain process, for running in the background.
     fn process(self, env: &Env, args: &[&str]) -> std::process::Command {
         let mut cmd = env.process(args);
-        if let On::Azurite(azurite) = self {
-            cmd.env("BATCHOUT_STORE", azurite.blob_endpoint());
+        match self {
+            On::Local => {}
+            On::Azurite(azurite) => {
+                cmd.env("BATCHOUT_STORE", azurite.blob_endpoint());
+            }
+            On::S3(server, endpoint) => {
+                for name in AWS {
+                    cmd.env_remove(name);
+                }
+                cmd.env("HOME", env.path());
+                cmd.envs(server.env());
+                cmd.env("AWS_ENDPOINT_URL", endpoint);
+                cmd.env("BATCHOUT_STORE", format!("s3://{BUCKET}/cli-track"));
+            }
         }
         cmd
     }
@@ -182,6 +211,100 @@ fn the_stored_copy_grows_during_the_run_on_azurite() {
     if let Some(azurite) = Azurite::shared() {
         the_stored_copy_grows_during_the_run_and_ends_equal(On::Azurite(azurite));
     }
+}
+
+#[test]
+fn the_stored_copy_grows_during_the_run_on_s3() {
+    if let Some(server) = SeaweedFs::shared() {
+        let endpoint = server.endpoint();
+        the_stored_copy_grows_during_the_run_and_ends_equal(On::S3(server, &endpoint));
+    }
+}
+
+#[test]
+fn a_kill_9_mid_run_is_recovered_on_s3() {
+    if let Some(server) = SeaweedFs::shared() {
+        let endpoint = server.endpoint();
+        a_killed_tracker_is_continued_by_the_next(On::S3(server, &endpoint));
+    }
+}
+
+/// On S3, a log that grows to about 12 MiB in bursts, tracked every second
+/// through the fault proxy (which only counts): past 5 MiB each flush is a
+/// multipart upload that copies the stored object server-side and sends the
+/// new bytes alone. batchout is killed past 5 MiB, and the next `track`
+/// continues the same object exactly.
+#[test]
+fn a_log_past_5_mib_sends_its_new_bytes_and_survives_a_kill_9_on_s3() {
+    let Some(server) = SeaweedFs::shared() else {
+        return;
+    };
+    let proxy = FaultProxy::start(server.addr());
+    let endpoint = proxy.endpoint_for(&server.endpoint());
+    let on = On::S3(server, &endpoint);
+    let env = Env::new();
+    let job = job("s3-big");
+    // 24 bursts of 700 KB, a quarter of a second apart: ~16 MB in ~6 s.
+    let script = "for b in $(seq 1 24); do \
+         head -c 524288 /dev/urandom | base64 >> log.txt; \
+         sleep 0.25; \
+         done; echo done >> log.txt";
+    let mut child = track(on, &env, &job, script, false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let direct = server.endpoint();
+    let watch = On::S3(server, &direct);
+    while watch
+        .stored(&env, &job, "log.txt")
+        .is_none_or(|b| b.len() < 8 * 1024 * 1024)
+    {
+        assert!(Instant::now() < deadline, "not 8 MiB stored in time");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    let log = env.path().join("log.txt");
+    while !fs::read_to_string(&log).is_ok_and(|s| s.ends_with("done\n")) {
+        assert!(Instant::now() < deadline, "the writer never ended");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stored_before = watch.stored(&env, &job, "log.txt").expect("stored").len();
+    let out = track(on, &env, &job, "true", true)
+        .wait_with_output()
+        .expect("the second track runs");
+    assert!(out.status.success(), "{:?}", out.status);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["resumed_from"], stored_before as u64, "{report}");
+    assert_eq!(report["rotations"], 0, "{report}");
+    let file = fs::read(&log).expect("the log");
+    assert!(
+        watch.stored(&env, &job, "log.txt") == Some(file.clone()),
+        "the object is the file"
+    );
+
+    let requests = proxy.log();
+    let sent: u64 = requests.iter().filter_map(|r| r.body_len).sum();
+    let copies = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.target.contains("uploads"))
+        .count();
+    let biggest = requests
+        .iter()
+        .filter_map(|r| r.body_len)
+        .max()
+        .unwrap_or(0);
+    eprintln!(
+        "tracked {} B: {} requests, {sent} B sent, {copies} appends by copy, the largest body {biggest} B",
+        file.len(),
+        requests.len()
+    );
+    assert!(copies >= 2, "appends by copy past 5 MiB: {copies}");
+    // Whole re-uploads at each flush would send the log several times over;
+    // below 5 MiB it is (at most 5 MiB a flush), past it only what is new.
+    assert!(
+        sent < 2 * file.len() as u64,
+        "{sent} B sent for a log of {} B",
+        file.len()
+    );
 }
 
 #[test]

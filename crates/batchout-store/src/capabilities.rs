@@ -13,6 +13,17 @@ pub struct Capabilities {
     pub append: bool,
     /// The most bytes one append may carry.
     pub max_append_size: u64,
+    /// Where [`crate::Store::append`] works by copying the stored blob
+    /// server-side rather than by a native append (S3: a multipart upload
+    /// whose first part copies the object, UploadPartCopy, then a part with
+    /// the new bytes): the length from which it does. Parts but the last must
+    /// be at least 5 MiB, so a shorter blob is appended to by reading it and
+    /// writing it whole again; a caller that holds the bytes (a tracked file)
+    /// does better to put them whole, on the version it last wrote
+    /// ([`crate::PutOptions::if_match`]), until the blob reaches this length.
+    /// Such a store appends to any blob, whatever its [`crate::BlobType`].
+    /// `None` for a native append (Azure's append blobs, a local file).
+    pub append_copy_floor: Option<u64>,
     /// The most appends one blob may receive, where the backend has a limit
     /// (Azure: 50,000 blocks per append blob). A tracked file rolls over to a
     /// continuation blob before reaching it.

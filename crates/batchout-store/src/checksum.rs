@@ -254,7 +254,7 @@ const X_POW_2K: [u64; 67] = {
 /// blocks took as long as their CRC itself (decision 0007,
 /// `docs/decisions/0007-whole-content-checksum.md`, amended 2026-11-25, has
 /// the figures).
-fn crc64nvme_combine(crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
+pub(crate) fn crc64nvme_combine(crc_a: u64, crc_b: u64, len_b: u64) -> u64 {
     let mut shift = 1 << 63; // x^0
     let mut bits = len_b;
     let mut k = 3; // a byte is x^8 = x^(2^3)

@@ -125,6 +125,14 @@ pub struct PutOptions {
     pub content_type: Option<String>,
     /// Where to count the bytes as the store accepts them, if anywhere.
     pub progress: Option<Progress>,
+    /// Write only over this version of the blob ([`ObjectMeta::etag`], as a
+    /// put, an append or a head gave it): when the blob is another version,
+    /// or is gone, the put fails with [`crate::Error::Modified`] and writes
+    /// nothing. What stops two writers of one blob from overwriting each
+    /// other's bytes (a tracked file on a store that appends by copying).
+    /// Azure and S3 check it in the write itself (`If-Match`); a local
+    /// directory just before it.
+    pub if_match: Option<String>,
 }
 
 impl PutOptions {
@@ -137,6 +145,12 @@ impl PutOptions {
     /// Counts the bytes into `progress` as the store accepts them.
     pub fn with_progress(mut self, progress: Progress) -> Self {
         self.progress = Some(progress);
+        self
+    }
+
+    /// Writes only over this version of the blob (see [`PutOptions::if_match`]).
+    pub fn with_if_match(mut self, etag: impl Into<String>) -> Self {
+        self.if_match = Some(etag.into());
         self
     }
 

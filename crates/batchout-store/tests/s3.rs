@@ -15,6 +15,7 @@ use batchout_store::{
 };
 use batchout_testkit::seaweed::{ACCESS_KEY, BUCKET, REGION, SECRET_KEY};
 use batchout_testkit::{MotoS3, SeaweedFs};
+use bytes::Bytes;
 use futures::TryStreamExt;
 
 /// The variables `env` of a server with the `overrides`.
@@ -126,6 +127,85 @@ async fn large_files_go_up_in_parts_with_a_full_object_checksum_the_server_keeps
     assert_eq!(got.meta.crc64nvme, Some(crc), "a whole read gets it back");
     let back = got.verified().bytes().await.expect("verified");
     assert!(back == content, "the object equals the file");
+}
+
+/// Appends on a real server: below 5 MiB the object is read and written
+/// whole again; from 5 MiB, a multipart upload copies it server-side and
+/// adds the new bytes, with the whole CRC-64/NVME the server checks and
+/// keeps. Each append is made on the version last seen: a stale position is
+/// refused with the length found, and an object replaced at the same length
+/// with [`Error::Modified`], both writing nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn appends_copy_the_object_past_5_mib_on_its_version() {
+    let Some(server) = SeaweedFs::shared() else {
+        return;
+    };
+    let store = store_with(server.env(), "appends", &[], &StoreSettings::default());
+    let floor = store
+        .capabilities()
+        .append_copy_floor
+        .expect("S3 appends by copy");
+    assert_eq!(floor, 5 * 1024 * 1024);
+    let container = fresh_container(&*store, "appends").await;
+    let location = at(&container, "t1/$TaskLog/stdout.txt");
+    let content = data(7 * 1024 * 1024 + 17);
+    let pieces = [
+        0..1000,
+        1000..3 * 1024 * 1024,
+        3 * 1024 * 1024..floor as usize + 10,
+        floor as usize + 10..6 * 1024 * 1024,
+        6 * 1024 * 1024..content.len(),
+    ];
+    for piece in pieces {
+        let end = store
+            .append(
+                &location,
+                Bytes::copy_from_slice(&content[piece.clone()]),
+                piece.start as u64,
+            )
+            .await
+            .expect("append");
+        assert_eq!(end, piece.end as u64);
+    }
+    let head = store.head(&location).await.expect("head");
+    assert_eq!(head.size, content.len() as u64);
+    assert_eq!(head.crc64nvme, Some(batchout_testkit::crc64nvme(&content)));
+    let got = store.get(&location, None).await.expect("get");
+    let back = got.verified().bytes().await.expect("verified");
+    assert!(back == content, "the appends concatenate");
+
+    // A stale position: the length found, nothing written.
+    let stale = store
+        .append(&location, Bytes::from_static(b"late"), 1000)
+        .await
+        .expect_err("stale");
+    assert!(
+        matches!(stale, Error::AppendPosition { actual, .. } if actual == content.len() as u64),
+        "{stale:?}"
+    );
+    // Replaced by another writer at the same length: not the version seen.
+    let other = store_with(server.env(), "appends", &[], &StoreSettings::default());
+    let mut changed = content.clone();
+    changed[0] ^= 1;
+    other
+        .put(
+            &location,
+            PutSource::Bytes(Bytes::from(changed)),
+            &Default::default(),
+        )
+        .await
+        .expect("another writer");
+    let replaced = store
+        .append(&location, Bytes::from_static(b"more"), content.len() as u64)
+        .await
+        .expect_err("replaced");
+    assert!(matches!(replaced, Error::Modified { .. }), "{replaced:?}");
+    // Seen afresh (another store), it is appended to.
+    let end = other
+        .append(&location, Bytes::from_static(b"more"), content.len() as u64)
+        .await
+        .expect("append on the version seen");
+    assert_eq!(end, content.len() as u64 + 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -101,6 +101,9 @@ pub struct RequestRecord {
     /// The request's `Content-MD5` header, if it had one (the checksum of its
     /// body that the service checks).
     pub content_md5: Option<String>,
+    /// The length of the request's body, when it gave one
+    /// (`Content-Length`): what an upload sent.
+    pub body_len: Option<u64>,
 }
 
 impl FaultProxy {
@@ -402,6 +405,10 @@ impl Exchange<'_> {
                 status: None,
                 fault: None,
                 content_md5: head.header("content-md5").map(str::to_owned),
+                body_len: match framing {
+                    Framing::Length(len) => Some(len),
+                    _ => None,
+                },
             }),
         };
         let keep_alive = if version.eq_ignore_ascii_case("HTTP/1.0") {
@@ -425,7 +432,12 @@ impl Exchange<'_> {
                 && !expect_continue
                 && http::copy_body(framing, self.reader, &mut io::sink(), self.buf).is_ok();
             pending.finish(Some(decision.fail_status), Some(Fault::Failed));
-            let answer = injected_failure(decision.fail_status, decision.retry_after, !keep);
+            let answer = injected_failure(
+                decision.fail_status,
+                decision.fail_code,
+                decision.retry_after,
+                !keep,
+            );
             let written = self.client.write_all(&answer);
             return if keep && written.is_ok() {
                 Next::KeepAlive
@@ -635,15 +647,20 @@ impl Drop for Pending<'_> {
     }
 }
 
-/// An injected failure as Azure Storage answers one: an XML error body, and its
-/// code in `x-ms-error-code` too.
-fn injected_failure(status: u16, retry_after: Option<u32>, close: bool) -> Vec<u8> {
-    let code = match status {
+/// An injected failure as Azure Storage (or S3, with its `code`) answers
+/// one: an XML error body, and its code in `x-ms-error-code` too.
+fn injected_failure(
+    status: u16,
+    code: Option<&str>,
+    retry_after: Option<u32>,
+    close: bool,
+) -> Vec<u8> {
+    let code = code.unwrap_or(match status {
         500 => "InternalError",
         503 | 429 => "ServerBusy",
         408 | 504 => "OperationTimedOut",
         _ => "InjectedFault",
-    };
+    });
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>injected</Message></Error>"
     );
@@ -719,7 +736,7 @@ mod tests {
 
     #[test]
     fn an_injected_failure_looks_like_azure_storage() {
-        let answer = String::from_utf8(injected_failure(503, Some(2), false)).expect("text");
+        let answer = String::from_utf8(injected_failure(503, None, Some(2), false)).expect("text");
         assert!(
             answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
             "{answer}"

@@ -109,6 +109,7 @@ fn a_failure_budget_of_one_fails_exactly_one_request_then_forwards() {
         status: Some(status),
         fault,
         content_md5: None,
+        body_len: None,
     };
     assert_eq!(
         proxy.log(),

@@ -20,7 +20,8 @@ use batchout::{
     Tracker,
 };
 use batchout_store::{BlobName, LocalStore, Location};
-use batchout_testkit::Azurite;
+use batchout_testkit::seaweed::BUCKET;
+use batchout_testkit::{Azurite, FaultProxy, Matcher, Rules, SeaweedFs};
 use bytes::Bytes;
 use support::Wrapper;
 
@@ -61,6 +62,13 @@ impl Case {
         let azurite = Azurite::shared()?;
         let store = batchout::open(&azurite.blob_endpoint()).expect("the emulator opens");
         Some(Self::new(store, None))
+    }
+
+    /// On SeaweedFS, a real S3 server: appends by copy from 5 MiB, whole
+    /// conditional puts below.
+    fn s3() -> Option<Self> {
+        let server = SeaweedFs::shared()?;
+        Some(Self::new(s3_store(&server.env(), &server.endpoint()), None))
     }
 
     /// The same job and task, seen through another store (a wrapper).
@@ -122,7 +130,26 @@ async fn track_on(task: &TaskOutputs, file: &Path, options: TrackOptions) -> Tra
     .expect("tracking starts")
 }
 
-/// Runs a scenario on the local store and on Azurite.
+/// An S3 store on SeaweedFS's bucket, reached at `endpoint` (the server's,
+/// or a proxy's in front of it: the signature covers the host named).
+fn s3_store(env: &[(&'static str, String)], endpoint: &str) -> Arc<dyn Store> {
+    let mut vars: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    vars.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+    vars.push(("AWS_ENDPOINT_URL".into(), endpoint.to_owned()));
+    vars.push(("HOME".into(), "/nonexistent".into()));
+    let lookup = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let target = batchout_store::s3::config::from_url(&format!("s3://{BUCKET}/track"), &lookup)
+        .expect("the S3 URL opens");
+    Arc::new(
+        batchout_store::S3Store::new(target, batchout_store::S3Options::default())
+            .expect("a client"),
+    )
+}
+
+/// Runs a scenario on the local store, on Azurite and on SeaweedFS.
 macro_rules! on_every_store {
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
@@ -134,6 +161,13 @@ macro_rules! on_every_store {
             #[tokio::test(flavor = "multi_thread")]
             async fn azurite() {
                 if let Some(case) = super::Case::azurite() {
+                    super::$scenario(case).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn s3() {
+                if let Some(case) = super::Case::s3() {
                     super::$scenario(case).await;
                 }
             }
@@ -534,4 +568,237 @@ async fn an_interval_under_a_second_is_refused() {
         .expect_err("too short");
     assert!(err.is_invalid_input(), "{err:?}");
     assert!(err.to_string().contains("minimum of 1s"), "{err}");
+}
+
+/// Pseudo-random log lines of about `len` bytes, numbered from `from`.
+fn log_bytes(from: u32, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 100);
+    let mut i = from;
+    while out.len() < len {
+        out.extend_from_slice(
+            format!(
+                "line {i:08} {:016x} of a log that grows past the copy floor\n",
+                u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            )
+            .as_bytes(),
+        );
+        i += 1;
+    }
+    out
+}
+
+/// What one flush sent through the proxy: requests by kind, and bytes.
+fn sent(proxy: &FaultProxy) -> (Vec<String>, u64) {
+    let log = proxy.log();
+    let kinds = log
+        .iter()
+        .map(|r| {
+            let what = if r.target.contains("uploads") {
+                "CreateMultipartUpload"
+            } else if r.target.contains("partNumber") && r.method == "PUT" {
+                "UploadPart"
+            } else if r.target.contains("uploadId") && r.method == "POST" {
+                "CompleteMultipartUpload"
+            } else {
+                &r.method
+            };
+            what.to_owned()
+        })
+        .collect();
+    let bytes = log.iter().filter_map(|r| r.body_len).sum();
+    (kinds, bytes)
+}
+
+/// On S3, a tracked log below 5 MiB is put whole at each flush; from 5 MiB,
+/// each flush sends only its new bytes (a multipart upload that copies the
+/// stored object server-side), and the stored object is the file, with its
+/// whole CRC-64/NVME checked on the way back.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_flushes_past_the_copy_floor_send_only_the_new_bytes() {
+    let Some(server) = SeaweedFs::shared() else {
+        return;
+    };
+    let proxy = FaultProxy::start(server.addr());
+    let store = s3_store(&server.env(), &proxy.endpoint_for(&server.endpoint()));
+    let case = Case::new(store, None);
+    let step = 1536 * 1024;
+    let mut from = 0;
+    let mut expected = Vec::new();
+    let tracker = case.track(manual()).await;
+    let mut figures = Vec::new();
+    for flush in 0..8 {
+        let grown = log_bytes(from, step);
+        from += 100_000;
+        append(&case.file(), &grown);
+        expected.extend_from_slice(&grown);
+        proxy.reset_stats();
+        tracker.flush().await.expect("flush");
+        let (kinds, bytes) = sent(&proxy);
+        let before = expected.len() - grown.len();
+        figures.push(format!(
+            "flush {flush}: stored {before} -> {} B, sent {bytes} B in {kinds:?}",
+            expected.len()
+        ));
+        if before >= 5 * 1024 * 1024 {
+            // The new bytes and the completion's list, nothing of the old.
+            assert!(
+                bytes >= grown.len() as u64 && bytes < grown.len() as u64 + 4096,
+                "{}",
+                figures.join("\n")
+            );
+            assert_eq!(
+                kinds,
+                [
+                    "CreateMultipartUpload",
+                    "UploadPart",
+                    "UploadPart",
+                    "CompleteMultipartUpload"
+                ],
+                "{}",
+                figures.join("\n")
+            );
+        } else if before > 0 {
+            // Below the floor: the whole file again, one conditional put
+            // (and, after an append, one HEAD for its version).
+            assert!(bytes >= expected.len() as u64, "{}", figures.join("\n"));
+            assert!(
+                bytes < expected.len() as u64 + 4096,
+                "{}",
+                figures.join("\n")
+            );
+        }
+    }
+    let report = tracker.finish().await.expect("finish");
+    assert_eq!(report.bytes, expected.len() as u64);
+    assert_eq!(report.rotations, 0);
+    let got = case
+        .store
+        .get(&case.location("stdout.txt"), None)
+        .await
+        .expect("read");
+    // Read with the whole CRC-64/NVME the object records checked.
+    let stored = got.verified().bytes().await.expect("read").to_vec();
+    assert!(stored == expected, "the stored log is the file");
+    let meta = case
+        .store
+        .head(&case.location("stdout.txt"))
+        .await
+        .expect("head");
+    assert_eq!(
+        meta.crc64nvme,
+        Some(batchout_testkit::crc64nvme(&expected)),
+        "the object records the file's CRC-64/NVME"
+    );
+    let _ = writeln!(std::io::stderr(), "{}", figures.join("\n"));
+}
+
+/// A completion applied whose answer was lost (and one lost copy answer),
+/// on a log past the copy floor: the retry finds the object already the
+/// expected length and checksum and goes on; nothing is stored twice. Then
+/// a crash and a restart continue the same object exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_a_lost_completion_and_a_crash_leave_the_log_exact() {
+    let Some(server) = SeaweedFs::shared() else {
+        return;
+    };
+    let proxy = FaultProxy::start(server.addr());
+    let store = s3_store(&server.env(), &proxy.endpoint_for(&server.endpoint()));
+    let case = Case::new(store, None);
+    let first = log_bytes(0, 6 * 1024 * 1024);
+    append(&case.file(), &first);
+    let tracker = case.track(manual()).await;
+    tracker.flush().await.expect("flush");
+    let second = log_bytes(200_000, 300_000);
+    append(&case.file(), &second);
+    proxy.set_rules(Rules {
+        drop_response_fraction: 1.0,
+        only_if: Some(Matcher::method("POST").target_contains("uploadId=")),
+        fault_budget: Some(1),
+        ..Rules::default()
+    });
+    tracker
+        .flush()
+        .await
+        .expect("flush despite the lost answer");
+    assert_eq!(proxy.stats().dropped_responses, 1);
+    proxy.clear_rules();
+    // A crash, while the file grows.
+    drop(tracker);
+    let third = log_bytes(400_000, 200_000);
+    append(&case.file(), &third);
+    let tracker = case.track(manual()).await;
+    let report = tracker.finish().await.expect("finish");
+    assert_eq!(report.resumed_from, (first.len() + second.len()) as u64);
+    assert_eq!(report.bytes, third.len() as u64);
+    assert_eq!(report.rotations, 0);
+    let expected = [first, second, third].concat();
+    assert!(
+        case.blob("stdout.txt").await == Some(expected),
+        "the stored log is the file"
+    );
+}
+
+/// Two writers of different files on one S3 object: the one whose
+/// conditional write loses (`If-Match` on the version it last wrote) is told
+/// another writer is at work and stores its file from the start in the next
+/// attempt; neither object mixes the two.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_a_second_writer_never_splices_into_the_first() {
+    let Some(case) = Case::s3() else {
+        return;
+    };
+    let other = case.work.path().join("other.txt");
+    let mine = log_bytes(0, 1000);
+    let theirs = log_bytes(900_000, 1000);
+    append(&case.file(), &mine);
+    append(&other, &theirs);
+    let first = case.track(manual()).await;
+    first.flush().await.expect("flush");
+    // A second tracker of another file on the same output, started while
+    // the first one's copy is there: it does not begin with it.
+    let second = track_on(&case.task, &other, manual()).await;
+    second.flush().await.expect("flush");
+    // The first writes on: it had the blob alone.
+    append(&case.file(), &log_bytes(1000, 500));
+    append(&other, &log_bytes(901_000, 500));
+    first.flush().await.expect("flush");
+    second.flush().await.expect("flush");
+    let mine_report = first.finish().await.expect("finish");
+    let theirs_report = second.finish().await.expect("finish");
+    assert_eq!(mine_report.blobs, ["t1/$TaskLog/stdout.txt"]);
+    assert_eq!(theirs_report.blobs, ["t1/$TaskLog/stdout.2.txt"]);
+    assert_eq!(
+        case.blob("stdout.txt").await,
+        Some(std::fs::read(case.file()).expect("read"))
+    );
+    assert_eq!(
+        case.blob("stdout.2.txt").await,
+        Some(std::fs::read(&other).expect("read"))
+    );
+
+    // A writer whose version was replaced under it, at the same length:
+    // its conditional put fails (Modified), and it moves on.
+    let store = case.store.clone();
+    let at = case.location("stdout.txt");
+    let len = store.head(&at).await.expect("head").size;
+    let third = track_on(&case.task, &case.file(), manual()).await;
+    store
+        .put(
+            &at,
+            batchout_store::PutSource::Bytes(Bytes::from(vec![
+                b'x';
+                usize::try_from(len).expect("small")
+            ])),
+            &Default::default(),
+        )
+        .await
+        .expect("someone replaces the object");
+    append(&case.file(), b"more\n");
+    third.flush().await.expect("flush");
+    let report = third.finish().await.expect("finish");
+    assert_eq!(report.rotations, 1, "{report:?}");
+    assert_eq!(
+        case.blob("stdout.3.txt").await,
+        Some(std::fs::read(case.file()).expect("read"))
+    );
 }

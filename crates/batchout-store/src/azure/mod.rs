@@ -375,6 +375,7 @@ impl Store for AzureStore {
         Capabilities {
             append: true,
             max_append_size: MAX_APPEND_SIZE,
+            append_copy_floor: None,
             max_append_blocks: Some(MAX_APPEND_BLOCKS),
             file_and_folder_names: true,
             bound_container: self.target().container.clone(),

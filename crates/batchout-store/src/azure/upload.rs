@@ -31,7 +31,7 @@ use super::request::Request;
 use crate::checksum::{BodyChecksum, ContentChecksums, ContentHasher, crc64nvme_hex, hex};
 use crate::remote::http::Payload;
 use crate::remote::upload::{self, Block, Opened, Source};
-use crate::{BlobType, Location, ObjectMeta, PutOptions, Result};
+use crate::{BlobType, Error, Location, ObjectMeta, PutOptions, Result};
 
 /// The metadata header that holds a blob's CRC-64/NVME, 16 hex digits.
 pub(super) const CRC64NVME_HEADER: &str = "x-ms-meta-crc64nvme";
@@ -126,8 +126,13 @@ async fn put_blob(
     .header("x-ms-blob-type", "BlockBlob")
     .header("x-ms-blob-content-type", content_type)
     .checksum(blob.checksum);
+    let request = conditioned(request, options);
     let request = recording(request, &blob.checksums).payload(Payload::Bytes(blob.bytes));
-    let response = store.send_checked(&request).await.0?;
+    let response = store
+        .send_checked(&request)
+        .await
+        .0
+        .map_err(|e| modified(e, location, options))?;
     options.count(size);
     let meta = super::written_meta(
         location,
@@ -137,6 +142,30 @@ async fn put_blob(
         response.headers(),
     );
     Ok(recorded(meta, blob.checksums))
+}
+
+/// The request that makes a blob visible, on the version
+/// [`PutOptions::if_match`] names, if any.
+fn conditioned<'a>(request: Request<'a>, options: &PutOptions) -> Request<'a> {
+    match &options.if_match {
+        Some(etag) => request.header("if-match", etag.clone()),
+        None => request,
+    }
+}
+
+/// A failed `If-Match` (412, or 404 for a blob gone): another version.
+fn modified(error: Error, location: &Location, options: &PutOptions) -> Error {
+    match error {
+        Error::Service { status: 412, .. } | Error::NotFound { .. }
+            if options.if_match.is_some() =>
+        {
+            Error::Modified {
+                container: location.container.to_string(),
+                name: location.name.to_string(),
+            }
+        }
+        other => other,
+    }
 }
 
 /// The request that makes a blob visible, with its whole checksums as metadata.
@@ -206,8 +235,13 @@ async fn put_blocks(
     .query("comp", "blocklist")
     .header("x-ms-blob-content-type", content_type)
     .checksum(store.inner.checksum.of(list.as_bytes()));
+    let request = conditioned(request, options);
     let request = recording(request, &checksums).payload(Payload::Bytes(list.into()));
-    let response = store.send_checked(&request).await.0?;
+    let response = store
+        .send_checked(&request)
+        .await
+        .0
+        .map_err(|e| modified(e, location, options))?;
     let meta = super::written_meta(
         location,
         len,

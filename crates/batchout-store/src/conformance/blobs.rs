@@ -69,6 +69,53 @@ pub async fn overwrite_replaces(store: &dyn Store, container: &ContainerName) {
     assert_eq!(super::names(store, container, "").await, ["a/b.txt"]);
 }
 
+/// A put on a version ([`crate::PutOptions::if_match`]) writes over that
+/// version only: another version, or no blob, fails it with
+/// [`crate::Error::Modified`] and leaves the blob as it was.
+pub async fn put_on_a_version_writes_over_that_version_only(
+    store: &dyn Store,
+    container: &ContainerName,
+) {
+    let location = at(container, "v.txt");
+    let first = store
+        .put(&location, PutSource::from("first"), &Default::default())
+        .await
+        .expect("put");
+    let first_tag = first.etag.clone().expect("a version");
+    let on_first = crate::PutOptions::default().with_if_match(first_tag.clone());
+    let second = store
+        .put(&location, PutSource::from("second!"), &on_first)
+        .await
+        .expect("a put on the version there");
+    assert_eq!(read(store, container, "v.txt").await, "second!");
+    let stale = store
+        .put(&location, PutSource::from("third"), &on_first)
+        .await
+        .expect_err("the version moved on");
+    assert!(matches!(stale, crate::Error::Modified { .. }), "{stale:?}");
+    assert_eq!(read(store, container, "v.txt").await, "second!");
+    let on_second = crate::PutOptions::default().with_if_match(second.etag.expect("a version"));
+    store
+        .put(&location, PutSource::from("third"), &on_second)
+        .await
+        .expect("on the version there");
+    assert_eq!(read(store, container, "v.txt").await, "third");
+    let missing = store
+        .put(&at(container, "none.txt"), PutSource::from("x"), &on_first)
+        .await
+        .expect_err("no blob, no version");
+    assert!(
+        matches!(missing, crate::Error::Modified { .. }),
+        "{missing:?}"
+    );
+    assert!(
+        store
+            .head(&at(container, "none.txt"))
+            .await
+            .is_err_and(|e| e.is_not_found())
+    );
+}
+
 /// An empty blob exists, has size 0 and reads as nothing.
 pub async fn empty_blob(store: &dyn Store, container: &ContainerName) {
     put(store, container, "empty", Bytes::new()).await;

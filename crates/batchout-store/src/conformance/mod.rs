@@ -42,7 +42,8 @@ pub use append::{
 };
 pub use blobs::{
     empty_blob, file_round_trip, head_reports_size_and_content_type, missing_blob_is_not_found,
-    overwrite_replaces, put_get_round_trip, ranged_reads, special_names_round_trip,
+    overwrite_replaces, put_get_round_trip, put_on_a_version_writes_over_that_version_only,
+    ranged_reads, special_names_round_trip,
 };
 pub use containers::{
     containers_are_listed_with_their_metadata, create_container_is_idempotent,
@@ -87,6 +88,7 @@ macro_rules! store_conformance_tests {
             put_get_round_trip,
             file_round_trip,
             overwrite_replaces,
+            put_on_a_version_writes_over_that_version_only,
             empty_blob,
             special_names_round_trip,
             head_reports_size_and_content_type,

@@ -209,6 +209,7 @@ impl Store for LocalStore {
         Capabilities {
             append: true,
             max_append_size: MAX_APPEND_SIZE,
+            append_copy_floor: None,
             max_append_blocks: None,
             file_and_folder_names: false,
             bound_container: None,
@@ -243,6 +244,22 @@ impl Store for LocalStore {
         source: PutSource,
         options: &PutOptions,
     ) -> Result<ObjectMeta> {
+        if let Some(etag) = &options.if_match {
+            // Checked just before the write, not in it: a local directory
+            // has one writer machine, and its blobs' versions are their
+            // modification times and lengths.
+            let current = match self.head(location).await {
+                Ok(meta) => meta.etag,
+                Err(Error::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            if current.as_deref() != Some(etag.as_str()) {
+                return Err(Error::Modified {
+                    container: location.container.to_string(),
+                    name: location.name.to_string(),
+                });
+            }
+        }
         let (store, location) = (self.clone(), location.clone());
         let lane = self.put_lane().await;
         match lane

@@ -20,10 +20,13 @@
 //! - **Reads** send `x-amz-checksum-mode: ENABLED` to get that checksum back;
 //!   a tail is one request (`Range: bytes=-N`); a read whose connection
 //!   breaks is resumed on the same version (`If-Match`).
-//! - **Appends**: general-purpose buckets have none, so
-//!   [`Capabilities::append`] is false and a tracked file is stored whole at
-//!   each flush.
+//! - **Appends**: general-purpose buckets have none; an append is a
+//!   multipart upload that copies the stored object server-side and adds
+//!   the new bytes, on the object's version (`append.rs`), from 5 MiB
+//!   ([`Capabilities::append_copy_floor`]); below, the object is written
+//!   whole again.
 
+mod append;
 mod client;
 pub mod config;
 mod errors;
@@ -32,7 +35,7 @@ mod request;
 mod upload;
 mod xml;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -46,6 +49,7 @@ use futures::stream::{self, BoxStream};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 
+use self::append::Seen;
 use self::client::Client;
 use self::config::S3Target;
 use self::request::{MARKER, Request};
@@ -98,6 +102,9 @@ struct Inner {
     parallel_reads: bool,
     /// Containers seen to exist, which need no check before a put.
     known: Mutex<HashSet<ContainerName>>,
+    /// The version of each object this store last appended to or wrote on
+    /// a condition: the next append is made on it without a HEAD.
+    seen: Mutex<HashMap<Location, Seen>>,
 }
 
 impl S3Store {
@@ -118,6 +125,7 @@ impl S3Store {
                 options,
                 parallel_reads,
                 known: Mutex::new(HashSet::new()),
+                seen: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -223,6 +231,38 @@ impl S3Store {
         if let Ok(mut known) = self.inner.known.lock() {
             known.insert(container.clone());
         }
+    }
+
+    /// The version of the object at `location` this store last wrote, if
+    /// it keeps one.
+    fn seen(&self, location: &Location) -> Option<Seen> {
+        self.inner
+            .seen
+            .lock()
+            .ok()
+            .and_then(|seen| seen.get(location).cloned())
+    }
+
+    /// Keeps the version just written (or forgets it, when unknown).
+    fn saw(&self, location: &Location, version: Option<Seen>) {
+        if let Ok(mut seen) = self.inner.seen.lock() {
+            match version {
+                Some(version) => seen.insert(location.clone(), version),
+                None => seen.remove(location),
+            };
+        }
+    }
+
+    fn forget(&self, location: &Location) {
+        self.saw(location, None);
+    }
+
+    /// The content type an object gets when none is given: guessed from
+    /// its name.
+    fn content_type(&self, location: &Location) -> String {
+        mime_guess::from_path(location.name.as_str())
+            .first_or_octet_stream()
+            .to_string()
     }
 
     /// Fails with [`Error::ContainerNotFound`] unless `container` exists.
@@ -421,8 +461,9 @@ impl fmt::Display for S3Store {
 impl Store for S3Store {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            append: false,
-            max_append_size: 0,
+            append: true,
+            max_append_size: append::MAX_APPEND_SIZE,
+            append_copy_floor: Some(append::COPY_FLOOR),
             max_append_blocks: None,
             file_and_folder_names: true,
             bound_container: None,
@@ -516,35 +557,39 @@ impl Store for S3Store {
         source: PutSource,
         options: &PutOptions,
     ) -> Result<ObjectMeta> {
-        if location.name.as_str() == MARKER {
-            return Err(Error::InvalidName {
-                name: MARKER.to_owned(),
-                reason:
-                    "the S3 store keeps each container's metadata under this name; choose another"
-                        .into(),
-            });
-        }
+        refuse_marker(location)?;
         self.require_container(&location.container).await?;
-        let content_type = options.content_type.clone().unwrap_or_else(|| {
-            mime_guess::from_path(location.name.as_str())
-                .first_or_octet_stream()
-                .to_string()
-        });
-        match source {
+        let content_type = options
+            .content_type
+            .clone()
+            .unwrap_or_else(|| self.content_type(location));
+        let written = match source {
             PutSource::Bytes(bytes) => {
                 upload::put_bytes(self, location, bytes, &content_type, options).await
             }
             PutSource::File(path) => {
                 upload::put_file(self, location, &path, &content_type, options).await
             }
+        };
+        if options.if_match.is_some() || self.seen(location).is_some() {
+            // The version an append would be made on next.
+            self.saw(location, written.as_ref().ok().and_then(Seen::of));
         }
+        written
     }
 
-    async fn append(&self, _location: &Location, _data: Bytes, _position: u64) -> Result<u64> {
-        Err(Error::Unsupported {
-            store: self.to_string(),
-            operation: "appends (general-purpose S3 buckets have none; a tracked file is stored whole at each flush instead, and appends to S3 are coming)",
-        })
+    async fn append(&self, location: &Location, data: Bytes, position: u64) -> Result<u64> {
+        refuse_marker(location)?;
+        if data.len() as u64 > append::MAX_APPEND_SIZE {
+            return Err(Error::Unsupported {
+                store: self.to_string(),
+                operation: "appends of more than 8 MiB (Capabilities::max_append_size); split the data into chunks",
+            });
+        }
+        match append::append(self, location, data, position).await {
+            Ok(end) => Ok(end),
+            Err(e) => Err(self.or_missing_container(e, &location.container).await),
+        }
     }
 
     async fn get_opts(&self, location: &Location, options: &GetOptions) -> Result<GetResult> {
@@ -612,6 +657,7 @@ impl Store for S3Store {
     async fn delete(&self, location: &Location) -> Result<()> {
         // S3 deletes a missing key without a word: the HEAD tells.
         self.head(location).await?;
+        self.forget(location);
         let request = self.object("delete", Method::DELETE, location);
         self.client().send(&request).await.map(drop)
     }
@@ -633,6 +679,18 @@ impl S3Store {
             response.headers(),
         ))
     }
+}
+
+/// The marker's name is the store's own.
+fn refuse_marker(location: &Location) -> Result<()> {
+    if location.name.as_str() == MARKER {
+        return Err(Error::InvalidName {
+            name: MARKER.to_owned(),
+            reason: "the S3 store keeps each container's metadata under this name; choose another"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 /// Properties from the headers of a GET or HEAD answer.

@@ -217,6 +217,17 @@ impl<'a> Request<'a> {
         Ok(built)
     }
 
+    /// The value of `x-amz-copy-source` that names this request's own
+    /// object: `/BUCKET/KEY`, the key encoded as in a path.
+    pub(crate) fn copy_source(&self, target: &S3Target) -> Option<String> {
+        let key = self.key.as_deref()?;
+        Some(format!(
+            "/{}/{}",
+            target.bucket,
+            utf8_percent_encode(key, KEY)
+        ))
+    }
+
     /// The request's path, encoded: the endpoint's own path, the bucket
     /// when path-style, then the key.
     fn path(&self, target: &S3Target) -> Result<String> {

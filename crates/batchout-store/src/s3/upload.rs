@@ -39,7 +39,49 @@ pub(super) const SHA256_HEADER: &str = "x-amz-meta-sha256";
 /// The most parts one multipart upload may have.
 const MAX_PARTS: u64 = 10_000;
 /// The smallest part S3 takes (but the last).
-const MIN_PART: u64 = 5 * 1024 * 1024;
+pub(super) const MIN_PART: u64 = 5 * 1024 * 1024;
+
+/// On what a write is made.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Condition<'a> {
+    /// Whatever is there.
+    Any,
+    /// Over this version (`If-Match`).
+    IfMatch(&'a str),
+    /// Only where nothing is (`If-None-Match: *`).
+    Absent,
+}
+
+impl<'a> Condition<'a> {
+    fn of(options: &'a PutOptions) -> Self {
+        options
+            .if_match
+            .as_deref()
+            .map_or(Condition::Any, Condition::IfMatch)
+    }
+
+    /// The request, with the condition's header.
+    fn apply<'r>(self, request: Request<'r>) -> Request<'r> {
+        match self {
+            Condition::Any => request,
+            Condition::IfMatch(etag) => request.header("if-match", etag.to_owned()),
+            Condition::Absent => request.header("if-none-match", "*"),
+        }
+    }
+
+    /// A failed condition as [`Error::Modified`]: a 412, or a 404 for an
+    /// object gone under `If-Match` (which some servers answer).
+    pub(super) fn error(self, error: Error, location: &Location) -> Error {
+        match (self, error) {
+            (Condition::IfMatch(_) | Condition::Absent, Error::Service { status: 412, .. })
+            | (Condition::IfMatch(_), Error::NotFound { .. }) => Error::Modified {
+                container: location.container.to_string(),
+                name: location.name.to_string(),
+            },
+            (_, other) => other,
+        }
+    }
+}
 /// Bytes in memory above which hashing moves off the async threads.
 const INLINE_HASH_MAX: usize = 256 * 1024;
 
@@ -70,6 +112,30 @@ pub(super) async fn put_bytes(
         checksums,
         content_type,
         options,
+        Condition::of(options),
+    )
+    .await
+}
+
+/// Creates an object with `bytes` where none is (`If-None-Match: *`): the
+/// first append to an object; [`Error::Modified`] when one is there.
+pub(super) async fn create(
+    store: &S3Store,
+    location: &Location,
+    bytes: Bytes,
+    content_type: &str,
+) -> Result<ObjectMeta> {
+    let (checksum, crc) = RequestChecksum::Crc64.of_with_crc(&bytes);
+    let checksums = ContentHasher::of(&bytes, crc, false);
+    put_object(
+        store,
+        location,
+        bytes,
+        checksum,
+        checksums,
+        content_type,
+        &PutOptions::default(),
+        Condition::Absent,
     )
     .await
 }
@@ -102,6 +168,7 @@ pub(super) async fn put_file(
                 checksums,
                 content_type,
                 options,
+                Condition::of(options),
             )
             .await
         }
@@ -109,7 +176,7 @@ pub(super) async fn put_file(
 }
 
 /// The value of `x-amz-checksum-crc64nvme` for a body's checksum.
-fn crc_header(checksum: BodyChecksum) -> String {
+pub(super) fn crc_header(checksum: BodyChecksum) -> String {
     match checksum {
         BodyChecksum::Crc64(crc) => crc64nvme_base64(crc),
         // Bodies here are always hashed with CRC-64/NVME.
@@ -117,7 +184,8 @@ fn crc_header(checksum: BodyChecksum) -> String {
     }
 }
 
-/// One PutObject, with its checksums.
+/// One PutObject, with its checksums, on `condition`.
+#[allow(clippy::too_many_arguments)]
 async fn put_object(
     store: &S3Store,
     location: &Location,
@@ -126,6 +194,7 @@ async fn put_object(
     checksums: ContentChecksums,
     content_type: &str,
     options: &PutOptions,
+    condition: Condition<'_>,
 ) -> Result<ObjectMeta> {
     let size = bytes.len() as u64;
     let mut request = store
@@ -135,8 +204,10 @@ async fn put_object(
     if let Some(sha256) = &checksums.sha256 {
         request = request.header(SHA256_HEADER, sha256.clone());
     }
-    let request = request.payload(Payload::Bytes(bytes));
-    let response = send_checked(store, &request).await?;
+    let request = condition.apply(request).payload(Payload::Bytes(bytes));
+    let response = send_checked(store, &request)
+        .await
+        .map_err(|e| condition.error(e, location))?;
     options.count(size);
     Ok(written(
         location,
@@ -172,7 +243,10 @@ fn written(
 /// server found corrupted on the way (`400 BadDigest`; nothing was stored)
 /// is sent again while the retry policy's attempts last, then reported as
 /// [`Error::CorruptedInTransit`].
-async fn send_checked(store: &S3Store, request: &Request<'_>) -> Result<reqwest::Response> {
+pub(super) async fn send_checked(
+    store: &S3Store,
+    request: &Request<'_>,
+) -> Result<reqwest::Response> {
     let mut attempts = 0;
     loop {
         let (result, made) = store.client().send_counted(request).await;
@@ -216,6 +290,42 @@ async fn put_parts(
         .block_size
         .max(len.div_ceil(MAX_PARTS))
         .max(MIN_PART);
+    let upload_id = start(store, location, content_type).await?;
+    let uploaded = upload_parts(store, location, source, part_size, &upload_id, options).await;
+    let condition = Condition::of(options);
+    let completed = match uploaded {
+        Ok((parts, checksums)) => complete(
+            store,
+            location,
+            &upload_id,
+            &parts,
+            Some(checksums.crc64nvme),
+            condition,
+        )
+        .await
+        .map(|done| (done, checksums)),
+        Err(e) => Err(e),
+    };
+    match completed {
+        Ok((done, checksums)) => {
+            let mut meta = written(location, len, content_type, &done.headers, checksums);
+            meta.etag = done.etag.or(meta.etag);
+            Ok(meta)
+        }
+        Err(e) => {
+            abort(store, location, &upload_id).await;
+            Err(condition.error(e, location))
+        }
+    }
+}
+
+/// CreateMultipartUpload, recording the whole object's CRC-64/NVME
+/// (`FULL_OBJECT`). Returns the upload id.
+pub(super) async fn start(
+    store: &S3Store,
+    location: &Location,
+    content_type: &str,
+) -> Result<String> {
     let request = store
         .object("write", Method::POST, location)
         .query("uploads", "")
@@ -227,39 +337,38 @@ async fn put_parts(
         .text()
         .await
         .map_err(|e| store.client().unreachable(&request, &e))?;
-    let upload_id = xml::element(&body, "UploadId").ok_or_else(|| Error::Service {
+    xml::element(&body, "UploadId").ok_or_else(|| Error::Service {
         store: store.to_string(),
         operation: "write",
         target: location.to_string(),
         status: 200,
         code: "-".into(),
         message: "the server started a multipart upload but gave no upload id".into(),
-    })?;
-    let uploaded = upload_parts(store, location, source, part_size, &upload_id, options).await;
-    let completed = match uploaded {
-        Ok((parts, checksums)) => complete(store, location, &upload_id, &parts, &checksums)
-            .await
-            .map(|headers| (headers, checksums)),
-        Err(e) => Err(e),
-    };
-    match completed {
-        Ok((headers, checksums)) => Ok(written(location, len, content_type, &headers, checksums)),
-        Err(e) => {
-            let abort = store
-                .object("write", Method::DELETE, location)
-                .query("uploadId", upload_id.clone());
-            if let Err(abort_error) = store.client().send(&abort).await {
-                tracing::warn!(blob = %location, error = %abort_error, "could not abort the multipart upload; a lifecycle rule for incomplete uploads removes its parts");
-            }
-            Err(e)
-        }
+    })
+}
+
+/// AbortMultipartUpload, its failure logged: a lifecycle rule for
+/// incomplete uploads removes the parts of one that could not be aborted.
+pub(super) async fn abort(store: &S3Store, location: &Location, upload_id: &str) {
+    let abort = store
+        .object("write", Method::DELETE, location)
+        .query("uploadId", upload_id.to_owned());
+    if let Err(abort_error) = store.client().send(&abort).await {
+        tracing::warn!(blob = %location, error = %abort_error, "could not abort the multipart upload; a lifecycle rule for incomplete uploads removes its parts");
     }
 }
 
-/// One part's number, ETag and checksum.
-struct Part {
-    etag: String,
-    crc: String,
+/// One part's ETag and checksum (S3's base64), where the server gave one.
+pub(super) struct Part {
+    pub(super) etag: String,
+    pub(super) crc: Option<String>,
+}
+
+/// What CompleteMultipartUpload answered.
+pub(super) struct Completed {
+    pub(super) headers: reqwest::header::HeaderMap,
+    /// The object's new ETag, from the answer's body.
+    pub(super) etag: Option<String>,
 }
 
 /// Sends the file's parts, `block_concurrency` at once. Returns each part's
@@ -297,7 +406,10 @@ async fn upload_parts(
             if let Ok(mut parts) = parts.lock()
                 && let Some(slot) = parts.get_mut(index)
             {
-                *slot = Some(Part { etag, crc });
+                *slot = Some(Part {
+                    etag,
+                    crc: Some(crc),
+                });
             }
             options.count(len);
             Ok(())
@@ -327,32 +439,41 @@ async fn upload_parts(
     Ok((parts, checksums))
 }
 
-/// CompleteMultipartUpload, with the whole file's CRC-64/NVME for the server
-/// to check. Returns the answer's headers.
-async fn complete(
+/// CompleteMultipartUpload on `condition`, with the whole object's
+/// CRC-64/NVME, where known, for the server to check.
+pub(super) async fn complete(
     store: &S3Store,
     location: &Location,
     upload_id: &str,
     parts: &[Part],
-    checksums: &ContentChecksums,
-) -> Result<reqwest::header::HeaderMap> {
+    crc64nvme: Option<u64>,
+    condition: Condition<'_>,
+) -> Result<Completed> {
     let mut list = String::with_capacity(80 + parts.len() * 120);
     list.push_str("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
     for (index, part) in parts.iter().enumerate() {
         list.push_str(&format!(
-            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag><ChecksumCRC64NVME>{}</ChecksumCRC64NVME></Part>",
+            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>",
             index + 1,
             escape(&part.etag),
-            part.crc
         ));
+        if let Some(crc) = &part.crc {
+            list.push_str(&format!("<ChecksumCRC64NVME>{crc}</ChecksumCRC64NVME>"));
+        }
+        list.push_str("</Part>");
     }
     list.push_str("</CompleteMultipartUpload>");
-    let request = store
+    let mut request = store
         .object("write", Method::POST, location)
         .query("uploadId", upload_id.to_owned())
-        .header(CRC64NVME_HEADER, crc64nvme_base64(checksums.crc64nvme))
-        .header("x-amz-checksum-type", "FULL_OBJECT")
-        .header("content-type", "application/xml")
+        .header("content-type", "application/xml");
+    if let Some(crc) = crc64nvme {
+        request = request
+            .header(CRC64NVME_HEADER, crc64nvme_base64(crc))
+            .header("x-amz-checksum-type", "FULL_OBJECT");
+    }
+    let request = condition
+        .apply(request)
         .payload(Payload::Bytes(list.into()));
     let response = send_checked(store, &request).await?;
     let headers = response.headers().clone();
@@ -363,18 +484,25 @@ async fn complete(
         .map_err(|e| store.client().unreachable(&request, &e))?;
     let error = xml::parse_error(&body);
     if let Some(code) = error.code {
-        let retryable = matches!(code.as_str(), "InternalError" | "SlowDown");
+        let status = match code.as_str() {
+            "InternalError" | "SlowDown" => 503,
+            "PreconditionFailed" => 412,
+            _ => 400,
+        };
         let err = Error::Service {
             store: store.to_string(),
             operation: "write",
             target: location.to_string(),
-            status: if retryable { 503 } else { 400 },
+            status,
             message: error.message.unwrap_or_default(),
             code,
         };
         return Err(err);
     }
-    Ok(headers)
+    Ok(Completed {
+        headers,
+        etag: xml::element(&body, "ETag"),
+    })
 }
 
 /// Text escaped for XML.

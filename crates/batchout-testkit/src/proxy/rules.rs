@@ -37,6 +37,10 @@ pub struct Rules {
     pub fail_fraction: f64,
     /// The status of an injected failure: 503 (`ServerBusy`) by default.
     pub fail_status: u16,
+    /// The error code of an injected failure, in its body (and
+    /// `x-ms-error-code`): `None` for Azure Storage's code for the status
+    /// (`ServerBusy` for a 503); `Some("SlowDown")` to look like S3.
+    pub fail_code: Option<&'static str>,
     /// A `Retry-After` header, in seconds, on injected failures.
     pub retry_after: Option<u32>,
     /// The share of matching requests (0 to 1) that are forwarded and applied
@@ -74,6 +78,7 @@ impl Default for Rules {
         Self {
             fail_fraction: 0.0,
             fail_status: 503,
+            fail_code: None,
             retry_after: None,
             drop_response_fraction: 0.0,
             cut_body_fraction: 0.0,
@@ -177,6 +182,7 @@ pub(super) struct Decision {
     pub fault: Option<Fault>,
     pub delay: Option<Duration>,
     pub fail_status: u16,
+    pub fail_code: Option<&'static str>,
     pub retry_after: Option<u32>,
 }
 
@@ -203,6 +209,7 @@ impl Control {
         let rules = &self.rules;
         let mut decision = Decision {
             fail_status: rules.fail_status,
+            fail_code: rules.fail_code,
             retry_after: rules.retry_after,
             ..Decision::default()
         };

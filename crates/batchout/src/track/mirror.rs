@@ -26,7 +26,16 @@ const MAX_ROTATIONS_PER_FLUSH: u32 = 3;
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Strategy {
     /// Appends of at most `chunk` bytes, at most `max_blocks` to one blob.
-    Append { chunk: u64, max_blocks: Option<u64> },
+    /// Where the store appends by copying (`copy_floor`, S3), a blob shorter
+    /// than the floor is put whole again instead, from the file, on the
+    /// version last written (see [`Capabilities::append_copy_floor`]).
+    ///
+    /// [`Capabilities::append_copy_floor`]: batchout_store::Capabilities::append_copy_floor
+    Append {
+        chunk: u64,
+        max_blocks: Option<u64>,
+        copy_floor: Option<u64>,
+    },
     /// The store cannot append: the whole file is uploaded again.
     Replace,
 }
@@ -43,6 +52,9 @@ pub(super) struct Blob {
     pub(super) stored: u64,
     /// How many appends it holds, where known.
     pub(super) blocks: Option<u64>,
+    /// The version this session last wrote or saw, where known: a whole
+    /// put below the copy floor is made on it.
+    pub(super) etag: Option<String>,
     /// Whether this session wrote to it.
     pub(super) written: bool,
 }
@@ -56,6 +68,7 @@ impl Blob {
             offset,
             stored: 0,
             blocks: Some(0),
+            etag: None,
             written: false,
         }
     }
@@ -96,8 +109,13 @@ impl Mirror {
         };
         self.check_unchanged(len).await?;
         match self.strategy {
-            Strategy::Append { chunk, max_blocks } => {
-                self.append_up_to(len, chunk, max_blocks).await?;
+            Strategy::Append {
+                chunk,
+                max_blocks,
+                copy_floor,
+            } => {
+                self.append_up_to(len, chunk, max_blocks, copy_floor)
+                    .await?;
             }
             Strategy::Replace => self.replace(len).await?,
         }
@@ -140,7 +158,13 @@ impl Mirror {
         Ok(())
     }
 
-    async fn append_up_to(&mut self, len: u64, chunk: u64, max_blocks: Option<u64>) -> Result<()> {
+    async fn append_up_to(
+        &mut self,
+        len: u64,
+        chunk: u64,
+        max_blocks: Option<u64>,
+        copy_floor: Option<u64>,
+    ) -> Result<()> {
         let mut rotations = 0;
         while self.at.end() < len {
             let full = match (max_blocks, self.at.blocks) {
@@ -152,6 +176,31 @@ impl Mirror {
             if full {
                 self.next_part()?;
             }
+            if let Some(floor) = copy_floor
+                && self.at.stored > 0
+                && self.at.stored < floor
+            {
+                // The file's bytes from the blob's start, up to the floor and
+                // a chunk beyond (bounded memory).
+                let most = (floor + chunk).min(len - self.at.offset);
+                let want = usize::try_from(most).unwrap_or(usize::MAX);
+                let data = self.source.read_at(self.at.offset, want).await?;
+                if data.len() as u64 <= self.at.stored {
+                    // Shrank while being read: the next flush sees it.
+                    break;
+                }
+                match self.put_below_floor(data).await {
+                    Ok(()) => {}
+                    Err(StoreError::AppendPosition { actual, .. }) => {
+                        self.lost_race(Some(actual), len, &mut rotations).await?;
+                    }
+                    Err(StoreError::Modified { .. }) => {
+                        self.lost_race(None, len, &mut rotations).await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                continue;
+            }
             let want = usize::try_from(chunk.min(len - self.at.end())).unwrap_or(usize::MAX);
             let data = self.source.read_at(self.at.end(), want).await?;
             if data.is_empty() {
@@ -161,27 +210,98 @@ impl Mirror {
             match self.append(data.clone()).await {
                 Ok(new_len) => self.stored(&data, new_len),
                 Err(StoreError::AppendPosition { actual, .. }) => {
-                    if self.adopt(actual, len).await? {
-                        continue;
-                    }
-                    rotations += 1;
-                    if rotations > MAX_ROTATIONS_PER_FLUSH {
-                        return Err(StoreError::AppendPosition {
-                            name: self.at.location.name.to_string(),
-                            expected: self.at.stored,
-                            actual,
-                        }
-                        .into());
-                    }
-                    self.rotate(&format!(
-                        "the stored blob is {actual} bytes long where {} were expected, and is not the file's",
-                        self.at.stored
-                    ))
-                    .await?;
+                    self.lost_race(Some(actual), len, &mut rotations).await?;
+                }
+                Err(StoreError::Modified { .. }) => {
+                    self.lost_race(None, len, &mut rotations).await?;
                 }
                 Err(e) => return Err(e.into()),
             }
         }
+        Ok(())
+    }
+
+    /// The stored blob is not what this session last wrote (its length
+    /// `actual`, or, at the same length, its version): continued when it
+    /// holds more of the file, else the file goes to a new attempt, up to
+    /// [`MAX_ROTATIONS_PER_FLUSH`] times in one flush.
+    async fn lost_race(
+        &mut self,
+        actual: Option<u64>,
+        len: u64,
+        rotations: &mut u32,
+    ) -> Result<()> {
+        if self.adopt(len).await? {
+            return Ok(());
+        }
+        *rotations += 1;
+        let expected = self.at.stored;
+        if *rotations > MAX_ROTATIONS_PER_FLUSH {
+            return Err(match actual {
+                Some(actual) => StoreError::AppendPosition {
+                    name: self.at.location.name.to_string(),
+                    expected,
+                    actual,
+                },
+                None => StoreError::Modified {
+                    container: self.at.location.container.to_string(),
+                    name: self.at.location.name.to_string(),
+                },
+            }
+            .into());
+        }
+        let reason = match actual {
+            Some(actual) => format!(
+                "the stored blob is {actual} bytes long where {expected} were expected, and is not the file's (another writer is at work on it, or the file was replaced)"
+            ),
+            None => format!(
+                "another writer is at work on the stored blob: it is {expected} bytes long as expected, but not the version batchout wrote"
+            ),
+        };
+        self.rotate(&reason).await
+    }
+
+    /// Below the store's copy floor: `data`, the file's bytes from the
+    /// blob's start, put whole on the version last written.
+    async fn put_below_floor(&mut self, data: Bytes) -> std::result::Result<(), StoreError> {
+        let location = self.at.location.clone();
+        if self.at.etag.is_none() {
+            // Appended or resumed: the version is asked once.
+            let meta = match self.store.head(&location).await {
+                Ok(meta) => meta,
+                Err(StoreError::NotFound { .. }) => {
+                    return Err(StoreError::AppendPosition {
+                        name: location.name.to_string(),
+                        expected: self.at.stored,
+                        actual: 0,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            if meta.size != self.at.stored {
+                return Err(StoreError::AppendPosition {
+                    name: location.name.to_string(),
+                    expected: self.at.stored,
+                    actual: meta.size,
+                });
+            }
+            self.at.etag = meta.etag;
+        }
+        let Some(etag) = self.at.etag.clone() else {
+            return Err(StoreError::Unsupported {
+                store: self.store.to_string(),
+                operation: "tracked files on a store that gives no version (ETag) of its blobs",
+            });
+        };
+        let before = usize::try_from(self.at.stored).unwrap_or(usize::MAX);
+        let options = PutOptions::default().with_if_match(etag);
+        let meta = self
+            .store
+            .put(&location, PutSource::Bytes(data.clone()), &options)
+            .await?;
+        self.stored(&data[before..], meta.size);
+        self.at.etag = meta.etag;
+        tracing::debug!(blob = %location, length = meta.size, "stored whole, below the store's copy floor");
         Ok(())
     }
 
@@ -206,6 +326,7 @@ impl Mirror {
     /// Records bytes that were appended by this session.
     fn stored(&mut self, data: &[u8], new_len: u64) {
         self.at.stored = new_len;
+        self.at.etag = None;
         self.at.blocks = self.at.blocks.map(|b| b + 1);
         self.fingerprint.push(data);
         self.report.bytes += data.len() as u64;
@@ -223,7 +344,7 @@ impl Mirror {
     /// After a position mismatch: if the blob now holds more of the file (an
     /// append whose answer was lost, or another writer of the same file), takes
     /// its length and goes on. Returns false when the blob is not the file's.
-    async fn adopt(&mut self, actual: u64, len: u64) -> Result<bool> {
+    async fn adopt(&mut self, len: u64) -> Result<bool> {
         let meta = match self.store.head(&self.at.location).await {
             Ok(meta) => meta,
             Err(StoreError::NotFound { .. }) => return Ok(false),
@@ -240,9 +361,10 @@ impl Mirror {
         {
             return Ok(false);
         }
-        tracing::info!(blob = %self.at.location, expected = self.at.stored, actual, length = size, "the stored blob already holds the next bytes of the file; continuing after them");
+        tracing::info!(blob = %self.at.location, expected = self.at.stored, length = size, "the stored blob already holds the next bytes of the file; continuing after them");
         self.at.stored = size;
         self.at.blocks = meta.append_blocks;
+        self.at.etag = meta.etag;
         self.fingerprint = Fingerprint::read(&self.source, self.at.end()).await?;
         self.mark_written();
         Ok(true)

@@ -28,6 +28,13 @@
 //!   50,000 blocks) is continued in `stdout.part2.txt`, `stdout.part3.txt`
 //!   (`stdout.2.part2.txt` for a rotation): the file is the concatenation of
 //!   its parts.
+//! - **Appends by copy.** Where the store appends by copying the stored blob
+//!   ([`batchout_store::Capabilities::append_copy_floor`]: S3, from 5 MiB),
+//!   a blob below that floor is put whole again from the file at each flush,
+//!   on the version this session last wrote or saw
+//!   ([`batchout_store::PutOptions::if_match`]), and appended to from it. A
+//!   write that finds another version is a lost race: treated as an append
+//!   at the wrong position (adopted, or a new attempt), never spliced.
 //! - **No native append.** Where the store cannot append, each flush uploads
 //!   the whole file again when it grew (a put of the file, atomic).
 //! - **Errors surface.** A failed periodic flush is logged and retried at the

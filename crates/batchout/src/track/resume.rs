@@ -46,6 +46,7 @@ impl Mirror {
             Strategy::Append {
                 chunk: capabilities.max_append_size.max(1),
                 max_blocks: options.max_append_blocks.or(capabilities.max_append_blocks),
+                copy_floor: capabilities.append_copy_floor,
             }
         } else {
             Strategy::Replace
@@ -105,6 +106,11 @@ impl Mirror {
         chain: &[(Location, ObjectMeta)],
     ) -> Result<Option<Blob>> {
         let appendable = |meta: &ObjectMeta| match self.strategy {
+            // A store that appends by copying extends any blob.
+            Strategy::Append {
+                copy_floor: Some(_),
+                ..
+            } => true,
             Strategy::Append { .. } => meta.blob_type != Some(BlobType::Block),
             Strategy::Replace => true,
         };
@@ -136,6 +142,7 @@ impl Mirror {
             offset: offset - meta.size,
             stored: meta.size,
             blocks: meta.append_blocks,
+            etag: meta.etag.clone(),
             written: false,
         }))
     }

@@ -47,6 +47,8 @@ impl Wrapper {
         self
     }
 
+    /// Fails the next `n` appends (and whole puts on a version, which a
+    /// tracker makes in place of appends below a store's copy floor).
     pub fn failing_appends(self, n: u32) -> Self {
         self.failures.store(n, Ordering::Relaxed);
         self
@@ -97,6 +99,23 @@ impl Store for Wrapper {
         source: PutSource,
         options: &PutOptions,
     ) -> batchout_store::Result<ObjectMeta> {
+        // A tracker's whole put below a store's copy floor (on the version
+        // it last wrote) is one of its appends, as far as failing goes.
+        if options.if_match.is_some()
+            && self
+                .failures
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(StoreError::Service {
+                store: self.to_string(),
+                operation: "write",
+                target: location.to_string(),
+                status: 503,
+                code: "ServerBusy".into(),
+                message: "injected failure".into(),
+            });
+        }
         let now = self.puts_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_puts_at_once.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(self.put_delay).await;
