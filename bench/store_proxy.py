@@ -1,4 +1,5 @@
-"""A counting HTTP/1.1 forwarder between a tool and the store (Azurite), for the bench's W6.
+"""A counting HTTP/1.1 forwarder between a tool and the store (Azurite, SeaweedFS), for the
+bench's W6 and its S3 workloads.
 
 It forwards every request of every connection, as it comes, to one upstream address, and
 counts the requests and the bytes of their answers' bodies (what the store sent: a listing's
@@ -11,7 +12,10 @@ so that the proxy costs the machine little CPU beside the tool and the store it 
 Requests are framed by Content-Length or chunked transfer encoding (in both directions), and
 a response without either runs to the end of the connection; HEAD answers and 1xx, 204 and
 304 have no body. Keep-alive is kept: one upstream connection per client connection, made anew when the
-upstream has closed it. `Expect: 100-continue` is not supported (the bench's reads send none).
+upstream has closed it. A request with `Expect: 100-continue` (the AWS SDKs' and curl's large
+uploads) has its body forwarded once the upstream has answered 100 Continue, which is passed on;
+a final answer instead is passed on and ends the connection. Each exchange keeps the request's
+headers (names in lower case), for what the bench tells of each tool's checksums.
 """
 
 import fcntl
@@ -29,12 +33,13 @@ MAX_HEAD = 64 * 1024
 @dataclass
 class Exchange:
     """One request forwarded: its method, target, Range header (if any), status and answer's
-    body size."""
+    body size, and the request's headers."""
     method: str
     target: str
     range: str | None
     status: int
     body_bytes: int
+    headers: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -256,15 +261,24 @@ class CountingProxy:
                         upstream = self.upstream_tls.wrap_socket(upstream, server_hostname=self.upstream[0])
                     from_upstream = _Reader(upstream)
                 upstream.sendall(head)
-                _copy_body(from_client, fields, upstream, to_end=False)
-                while True:
+                refused = False  # a final answer to `Expect: 100-continue`: no body was sent
+                if fields.get("expect", "").lower() == "100-continue":
+                    response = from_upstream.head()
+                    status_line, answer = _headers(response)
+                    status = int(status_line.split(" ", 2)[1])
+                    client.sendall(response)
+                    refused = status >= 200
+                if not refused:
+                    _copy_body(from_client, fields, upstream, to_end=False)
+                while not refused:
                     response = from_upstream.head()
                     status_line, answer = _headers(response)
                     status = int(status_line.split(" ", 2)[1])
                     client.sendall(response)
                     if status >= 200 or status == 101:
                         break  # 1xx (100 Continue) is followed by the final answer
-                exchange = Exchange(method, target, fields.get("x-ms-range") or fields.get("range"), status, 0)
+                exchange = Exchange(method, target, fields.get("x-ms-range") or fields.get("range"), status, 0,
+                                    fields)
                 with self.lock:
                     self.counts.requests += 1
                     self.counts.exchanges.append(exchange)
@@ -278,7 +292,7 @@ class CountingProxy:
                 if not bodiless:
                     # An answer the client stops reading (it closed) is counted as far as it went.
                     _copy_body(from_upstream, answer, client, to_end=True, tally=tally)
-                closing = (answer.get("connection", "").lower() == "close"
+                closing = (refused or answer.get("connection", "").lower() == "close"
                            or fields.get("connection", "").lower() == "close"
                            or (not bodiless and "content-length" not in answer
                                and "chunked" not in answer.get("transfer-encoding", "").lower()))

@@ -291,3 +291,31 @@ fn a_corrupted_upload_is_refused_by_the_servers_checksum() {
         "the object kept its previous, intact content"
     );
 }
+
+#[test]
+fn files_saved_together_wait_for_one_check_of_the_job_folder() {
+    let Some((server, proxy, endpoint)) = proxied() else {
+        return;
+    };
+    let env = Env::new();
+    let job = job("s3-one-check");
+    for n in 0..24 {
+        env.write(&format!("out/f{n:02}.txt"), &format!("file {n}\n"));
+    }
+    on_s3(&env, server, &endpoint, &["prepare", "--job", &job])
+        .assert()
+        .success();
+    // A fresh process, so nothing is known of the folder yet.
+    proxy.reset_stats();
+    let files: Vec<String> = (0..24).map(|n| format!("out/f{n:02}.txt")).collect();
+    let mut args = vec!["save", "--job", &job, "--task", "t", "--concurrency", "8"];
+    args.extend(files.iter().map(String::as_str));
+    on_s3(&env, server, &endpoint, &args).assert().success();
+    let stats = proxy.stats();
+    assert_eq!(stats.by_method.get("PUT"), Some(&24), "{stats:?}");
+    assert_eq!(
+        stats.by_method.get("GET"),
+        Some(&1),
+        "one listing checks the job's folder, however many puts start at once: {stats:?}"
+    );
+}

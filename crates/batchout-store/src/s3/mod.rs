@@ -102,6 +102,9 @@ struct Inner {
     parallel_reads: bool,
     /// Containers seen to exist, which need no check before a put.
     known: Mutex<HashSet<ContainerName>>,
+    /// Held while a container is checked, so that puts started together
+    /// wait for one check rather than each making its own.
+    checking: tokio::sync::Mutex<()>,
     /// The version of each object this store last appended to or wrote on
     /// a condition: the next append is made on it without a HEAD.
     seen: Mutex<HashMap<Location, Seen>>,
@@ -125,6 +128,7 @@ impl S3Store {
                 options,
                 parallel_reads,
                 known: Mutex::new(HashSet::new()),
+                checking: tokio::sync::Mutex::new(()),
                 seen: Mutex::new(HashMap::new()),
             }),
         })
@@ -201,6 +205,10 @@ impl S3Store {
     /// Whether `container` exists: any key under its folder (its marker, or
     /// a blob another tool wrote).
     async fn container_exists(&self, container: &ContainerName) -> Result<bool> {
+        if self.is_known(container) {
+            return Ok(true);
+        }
+        let _checking = self.inner.checking.lock().await;
         if self.is_known(container) {
             return Ok(true);
         }
