@@ -16,6 +16,7 @@ use batchout_testkit::seaweed::{BUCKET, SECRET_KEY};
 use batchout_testkit::{Boto3, MotoS3, SeaweedFs};
 use predicates::prelude::*;
 use serde_json::Value;
+use support::server::Server;
 use support::{Env, files_below, job, stdout};
 
 /// The AWS variables a test sets or clears, so none is inherited.
@@ -375,4 +376,45 @@ fn run_stores_its_logs_and_outputs_on_s3() {
     assert_eq!(get("TaskLog", "stdout.txt"), "hello\n");
     assert_eq!(get("TaskLog", "stderr.txt"), "oops\n");
     assert_eq!(get("TaskOutput", "result.txt"), "r\n");
+}
+
+#[test]
+fn the_viewer_serves_a_job_on_s3() {
+    let Some(server) = SeaweedFs::shared() else {
+        return;
+    };
+    let aws = server.env();
+    let env = Env::new();
+    let job = job("s3-serve");
+    env.write("out/result.txt", "42\n");
+    on_s3(
+        &env,
+        &aws,
+        "serve",
+        &["save", "--job", &job, "--task", "t1", "out/result.txt"],
+    )
+    .assert()
+    .success();
+    let mut cmd = env.process(&["serve", "--listen", "127.0.0.1:0"]);
+    for name in AWS {
+        cmd.env_remove(name);
+    }
+    cmd.env("HOME", env.path())
+        .env("BATCHOUT_STORE", format!("s3://{BUCKET}/serve"));
+    for (name, value) in &aws {
+        cmd.env(name, value);
+    }
+    let viewer = Server::spawn(cmd);
+    let (status, body) = viewer.get("/api/jobs", "");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&format!("\"job\":\"{job}\"")), "{body}");
+    let (status, page) = viewer.get(&format!("/jobs/{job}"), "");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(">t1</a>"), "{page}");
+    let (status, bytes) = viewer.get(
+        &format!("/files/jobs/{job}/tasks/t1/TaskOutput/out/result.txt"),
+        "",
+    );
+    assert_eq!((status, bytes.as_str()), (200, "42\n"));
+    viewer.stop();
 }

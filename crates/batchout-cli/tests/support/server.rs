@@ -25,6 +25,12 @@ impl Server {
         if let Some(token) = token {
             cmd.env("BATCHOUT_SERVE_TOKEN", token);
         }
+        Self::spawn(cmd)
+    }
+
+    /// Starts `cmd`, a `batchout serve` command line made by the caller
+    /// (its store, its variables), and reads the URL it prints.
+    pub fn spawn(mut cmd: std::process::Command) -> Self {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -36,7 +42,10 @@ impl Server {
             .expect("the first line");
         let url = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .filter(|w| w.starts_with("http://"))
+            // The listening address comes last, after the store (whose own
+            // endpoint may be an http:// URL too).
+            .last()
             .unwrap_or_else(|| panic!("a URL in {line:?}"))
             .trim_end_matches('/')
             .to_owned();
