@@ -42,10 +42,9 @@ impl Server {
             .expect("the first line");
         let url = line
             .split_whitespace()
-            .filter(|w| w.starts_with("http://"))
             // The listening address comes last, after the store (whose own
             // endpoint may be an http:// URL too).
-            .last()
+            .rfind(|w| w.starts_with("http://"))
             .unwrap_or_else(|| panic!("a URL in {line:?}"))
             .trim_end_matches('/')
             .to_owned();
