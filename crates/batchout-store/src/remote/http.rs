@@ -212,3 +212,52 @@ pub(crate) fn describe(error: &reqwest::Error) -> String {
     }
     text
 }
+
+/// What came of sending one request.
+pub(crate) enum Sent {
+    /// The service answered (with any status).
+    Answered(reqwest::Response),
+    /// No answer: the connection failed.
+    Failed(reqwest::Error),
+    /// A large upload stopped moving for `idle`: the request was given up.
+    Stalled(Duration),
+}
+
+/// Sends `built` on the client that suits it: a large upload (over
+/// [`SMALL_BODY`]) on the plain client, watched so that one that stops
+/// moving for `idle` is given up; a transfer on the download client;
+/// anything else on the plain client. Every remote backend sends this way.
+pub(crate) async fn send(
+    clients: &Clients,
+    built: reqwest::Request,
+    moving: &Moving,
+    large_upload: bool,
+    transfer: bool,
+    idle: Duration,
+) -> Sent {
+    let sent = if large_upload {
+        match watch(clients.plain.execute(built), moving, idle).await {
+            Some(sent) => sent,
+            None => return Sent::Stalled(idle),
+        }
+    } else if transfer {
+        clients.downloads.execute(built).await
+    } else {
+        clients.plain.execute(built).await
+    };
+    match sent {
+        Ok(response) => Sent::Answered(response),
+        Err(error) => Sent::Failed(error),
+    }
+}
+
+/// How long an answer asks to be waited for before a retry
+/// (`Retry-After`), at most `max`.
+pub(crate) fn retry_after(response: &reqwest::Response, max: Duration) -> Option<Duration> {
+    response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(super::retry::parse_retry_after)
+        .map(|wait| wait.min(max))
+}

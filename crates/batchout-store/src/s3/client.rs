@@ -10,8 +10,8 @@ use reqwest::{Method, Response, StatusCode};
 use super::config::S3Target;
 use super::errors;
 use super::request::Request;
-use crate::remote::http::{self, Clients, Moving, SMALL_BODY, watch};
-use crate::remote::retry::{Failure, RetryPolicy, parse_retry_after, retrying, shown_duration};
+use crate::remote::http::{self, Clients, Moving, SMALL_BODY};
+use crate::remote::retry::{Failure, RetryPolicy, retrying, shown_duration};
 use crate::{Error, Result};
 
 /// An HTTP client for one S3 target.
@@ -118,34 +118,40 @@ impl Client {
             .build(&self.target, &moving, SystemTime::now())
             .map_err(Failure::of)?;
         let started = Instant::now();
-        let sent = if request.payload.len() > SMALL_BODY {
-            let idle = self.retry.idle_timeout;
-            match watch(self.clients.plain.execute(built), &moving, idle).await {
-                Some(sent) => sent,
-                None => {
-                    return Err(Failure {
-                        error: self.timed_out(
-                            request,
-                            format!(
-                                "the upload stalled: nothing moved for {} (BATCHOUT_IDLE_TIMEOUT)",
-                                shown_duration(idle)
-                            ),
+        let idle = self.retry.idle_timeout;
+        let sent = http::send(
+            &self.clients,
+            built,
+            &moving,
+            request.payload.len() > SMALL_BODY,
+            request.is_transfer(),
+            idle,
+        )
+        .await;
+        let response = match sent {
+            http::Sent::Answered(response) => response,
+            http::Sent::Stalled(idle) => {
+                return Err(Failure {
+                    error: self.timed_out(
+                        request,
+                        format!(
+                            "the upload stalled: nothing moved for {} (BATCHOUT_IDLE_TIMEOUT)",
+                            shown_duration(idle)
                         ),
-                        retry_after: None,
-                        maybe_applied: true,
-                    });
-                }
+                    ),
+                    retry_after: None,
+                    maybe_applied: true,
+                });
             }
-        } else if request.is_transfer() {
-            self.clients.downloads.execute(built).await
-        } else {
-            self.clients.plain.execute(built).await
+            http::Sent::Failed(e) => {
+                return Err(Failure {
+                    error: self.unreachable(request, &e),
+                    retry_after: None,
+                    // A connection refused never carried the request.
+                    maybe_applied: !e.is_connect(),
+                });
+            }
         };
-        let response = sent.map_err(|e| Failure {
-            error: self.unreachable(request, &e),
-            retry_after: None,
-            maybe_applied: !e.is_connect(),
-        })?;
         tracing::debug!(
             method = %request.method,
             target = %request.target(),
@@ -157,12 +163,7 @@ impl Client {
             return Ok(response);
         }
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after)
-            .map(|wait| wait.min(self.retry.max_retry_after));
+        let retry_after = http::retry_after(&response, self.retry.max_retry_after);
         Err(Failure {
             error: errors::error_from(&self.shown, &self.target, request, response).await,
             retry_after,
