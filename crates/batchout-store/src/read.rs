@@ -109,6 +109,34 @@ pub struct GetResult {
 }
 
 impl GetResult {
+    /// A read of nothing, at `range` (empty): what a remote backend answers
+    /// for a range at the end of a blob.
+    pub(crate) fn empty(meta: ObjectMeta, range: Range<u64>) -> Self {
+        Self {
+            meta,
+            range,
+            stream: Box::pin(stream::empty()),
+        }
+    }
+}
+
+/// `error`, told as [`Error::Modified`] when it is a 412 to a read
+/// conditioned on a version (`conditioned`): that version is gone.
+pub(crate) fn gone_if_conditioned(
+    error: Error,
+    location: &crate::Location,
+    conditioned: bool,
+) -> Error {
+    match error {
+        Error::Service { status: 412, .. } if conditioned => Error::Modified {
+            container: location.container.to_string(),
+            name: location.name.to_string(),
+        },
+        other => other,
+    }
+}
+
+impl GetResult {
     /// Collects the whole stream into memory.
     ///
     /// # Errors

@@ -35,6 +35,7 @@ use reqwest::{Method, Response};
 
 use super::request::Request;
 use super::{AzureStore, content_range, meta_from_headers};
+use crate::read::gone_if_conditioned;
 use crate::remote::resume;
 use crate::{Error, GetOptions, GetResult, Location, ObjectMeta, ReadRange, Result, Store};
 
@@ -55,7 +56,7 @@ pub(super) async fn get(
             let meta = head(store, location, if_match).await?;
             let range = ReadRange::Suffix(*n).resolve(location.name.as_str(), meta.size)?;
             if range.is_empty() {
-                return Ok(empty(meta, range));
+                return Ok(GetResult::empty(meta, range));
             }
             // The version just seen, unless the caller named one: a blob
             // replaced since is not read in part.
@@ -63,18 +64,7 @@ pub(super) async fn get(
             self::range(store, location, range, etag).await
         }
     };
-    read.map_err(|e| modified(e, location, if_match.is_some()))
-}
-
-/// A 412 to a read conditioned on a version: that version is gone.
-fn modified(error: Error, location: &Location, conditioned: bool) -> Error {
-    match error {
-        Error::Service { status: 412, .. } if conditioned => Error::Modified {
-            container: location.container.to_string(),
-            name: location.name.to_string(),
-        },
-        other => other,
-    }
+    read.map_err(|e| gone_if_conditioned(e, location, if_match.is_some()))
 }
 
 /// A GET of the blob, on the version `if_match` names, if any.
@@ -107,15 +97,6 @@ async fn head(
     }
 }
 
-/// A read of nothing, at `range` (empty).
-fn empty(meta: ObjectMeta, range: Range<u64>) -> GetResult {
-    GetResult {
-        meta,
-        range,
-        stream: Box::pin(stream::empty()),
-    }
-}
-
 /// From `start` to the end: one request, `bytes=START-`. At the end of the
 /// blob the service answers 416, and the properties tell whether `start`
 /// is its size (nothing to read) or beyond it.
@@ -130,7 +111,7 @@ async fn from(
         Err(Error::Service { status: 416, .. }) => {
             let meta = head(store, location, if_match).await?;
             let range = ReadRange::From(start).resolve(location.name.as_str(), meta.size)?;
-            return Ok(empty(meta, range));
+            return Ok(GetResult::empty(meta, range));
         }
         other => other?,
     };
@@ -226,7 +207,7 @@ async fn range(
         if range.end > meta.size {
             return Err(invalid(meta.size));
         }
-        return Ok(empty(meta, range));
+        return Ok(GetResult::empty(meta, range));
     }
     let request = read_request(location, if_match).header(
         "x-ms-range",

@@ -26,6 +26,7 @@ use reqwest::{Method, Response};
 
 use super::request::Request;
 use super::{S3Store, content_range, meta_from_headers};
+use crate::read::gone_if_conditioned;
 use crate::remote::resume;
 use crate::{Error, GetOptions, GetResult, Location, ObjectMeta, ReadRange, Result};
 
@@ -47,25 +48,14 @@ pub(super) async fn get(
         Some(ReadRange::Suffix(0)) => {
             let meta = head(store, location, if_match).await?;
             let range = ReadRange::Suffix(0).resolve(name, meta.size)?;
-            Ok(empty(meta, range))
+            Ok(GetResult::empty(meta, range))
         }
         Some(ReadRange::Suffix(n)) => {
             let header = format!("bytes=-{n}");
             ranged(store, location, header, ReadRange::Suffix(*n), if_match).await
         }
     };
-    read.map_err(|e| modified(e, location, if_match.is_some()))
-}
-
-/// A 412 to a read conditioned on a version: that version is gone.
-fn modified(error: Error, location: &Location, conditioned: bool) -> Error {
-    match error {
-        Error::Service { status: 412, .. } if conditioned => Error::Modified {
-            container: location.container.to_string(),
-            name: location.name.to_string(),
-        },
-        other => other,
-    }
+    read.map_err(|e| gone_if_conditioned(e, location, if_match.is_some()))
 }
 
 /// A GET of the object, on the version `if_match` names, if any.
@@ -88,15 +78,6 @@ async fn head(store: &S3Store, location: &Location, if_match: Option<&str>) -> R
     store.head_object(location, if_match).await
 }
 
-/// A read of nothing, at `range` (empty).
-fn empty(meta: ObjectMeta, range: Range<u64>) -> GetResult {
-    GetResult {
-        meta,
-        range,
-        stream: Box::pin(stream::empty()),
-    }
-}
-
 /// A read of `asked` with the `Range` header `header`, in one request. At
 /// the end of the object (or of an empty one) S3 answers 416, and the
 /// properties tell whether that is nothing to read or too far.
@@ -113,7 +94,7 @@ async fn ranged(
         Err(Error::Service { status: 416, .. }) => {
             let meta = head(store, location, if_match).await?;
             let range = asked.resolve(name, meta.size)?;
-            return Ok(empty(meta, range));
+            return Ok(GetResult::empty(meta, range));
         }
         other => other?,
     };
@@ -180,7 +161,7 @@ async fn bounded(
         if range.start > range.end || range.end > meta.size {
             return Err(invalid(meta.size));
         }
-        return Ok(empty(meta, range));
+        return Ok(GetResult::empty(meta, range));
     }
     let request = read_request(store, location, if_match)
         .header("range", format!("bytes={}-{}", range.start, range.end - 1));
