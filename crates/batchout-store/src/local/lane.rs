@@ -155,6 +155,18 @@ mod tests {
                 .expect("no panic");
             assert_eq!(answer, i * 2);
         }
+        // A loop marks itself stopped just after it sends its last answer:
+        // give it a moment to do so.
+        for _ in 0..200 {
+            let idle = {
+                let state = lane.lock();
+                (state.jobs.len(), state.running) == (0, 0)
+            };
+            if idle {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let state = lane.lock();
         assert_eq!((state.jobs.len(), state.running), (0, 0));
     }
