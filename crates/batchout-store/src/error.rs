@@ -181,13 +181,14 @@ pub enum Error {
         /// What the verification found.
         reason: String,
     },
-    /// No Entra ID token could be had: the source is not set up on this
-    /// machine, refused the identity, or could not be reached after its
-    /// retries. The reason says which, and what to do; it never holds a
-    /// token, a client secret or a federated token.
-    #[error("cannot sign in to Azure Storage with {credential}: {reason}")]
+    /// No Entra ID token (Azure) or AWS credentials (S3) could be had: the
+    /// source is not set up on this machine, refused the identity, or could
+    /// not be reached after its retries. The reason says which, and what to
+    /// do; it never holds a token, a secret key or a federated token.
+    #[error("cannot sign in with {credential}: {reason}")]
     Credential {
-        /// The token source, e.g. "a managed identity (IMDS)".
+        /// The source, e.g. "a managed identity (IMDS)", "the instance's
+        /// role (IMDS at http://169.254.169.254)".
         credential: String,
         /// Why, and what to do.
         reason: String,

@@ -45,6 +45,7 @@ mod checksum;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+mod expiring;
 mod listing;
 mod local;
 mod open;

@@ -2,7 +2,11 @@
 //! delimiter, and of the store's containers.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::SystemTime;
+
+use futures::TryStreamExt;
+use futures::stream::{self, BoxStream};
 
 use crate::{ContainerName, Error, ObjectMeta, Result};
 
@@ -111,6 +115,32 @@ pub struct ListResult {
     pub prefixes: Vec<String>,
     /// The blobs directly at this level, sorted by name.
     pub objects: Vec<ObjectMeta>,
+}
+
+/// Every blob of a listing that starts with `first`, fetched a page at a time
+/// by `page` (a backend's own listing request), each page after the last
+/// one's marker.
+pub(crate) fn all_pages<Page>(
+    first: ListOptions,
+    page: impl Fn(ListOptions) -> Page + Send + 'static,
+) -> BoxStream<'static, Result<ObjectMeta>>
+where
+    Page: Future<Output = Result<ListPage>> + Send + 'static,
+{
+    let pages = stream::try_unfold(Some(first), move |options: Option<ListOptions>| {
+        let fetched = options.clone().map(&page);
+        async move {
+            let (Some(options), Some(fetched)) = (options, fetched) else {
+                return Ok(None);
+            };
+            let page = fetched.await?;
+            let next = page
+                .next_marker
+                .map(|marker| options.with_marker(Some(marker)));
+            Ok(Some((stream::iter(page.objects.into_iter().map(Ok)), next)))
+        }
+    });
+    Box::pin(pages.try_flatten())
 }
 
 /// Whether `name` can be a metadata name: an identifier of ASCII letters,

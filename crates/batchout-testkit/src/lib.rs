@@ -23,6 +23,7 @@
 //! sdk.run_json(&["create-container", "job-demo"]);
 //! ```
 
+pub mod aws_metadata;
 mod azurite;
 mod boto3;
 pub mod browser;
@@ -30,11 +31,13 @@ mod moto;
 mod proxy;
 mod python;
 pub mod seaweed;
+mod stub_http;
 pub mod token_service;
 
 use std::io::Write;
 use std::path::PathBuf;
 
+pub use aws_metadata::AwsMetadata;
 pub use azurite::Azurite;
 pub use boto3::Boto3;
 pub use moto::MotoS3;

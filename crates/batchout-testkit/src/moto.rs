@@ -117,6 +117,63 @@ impl MotoS3 {
         ]
     }
 
+    /// Makes IAM users and roles for tests of how credentials are had
+    /// (with boto3, before [`MotoS3::enforce_auth`]), and returns them:
+    ///
+    /// - `assumer`: a user that may only call `sts:AssumeRole`;
+    /// - `node`: a user that may do anything in S3;
+    /// - `reader`: a user that may only read and list;
+    /// - `writer`: the ARN of a role that may do anything in S3;
+    /// - `powerless`: the ARN of a role that may do nothing;
+    /// - `session`: temporary credentials of `writer`, as STS gave them to
+    ///   `node` (`{"id": …, "secret": …, "token": …}`).
+    ///
+    /// Users are `{"id": …, "secret": …}`; every role trusts everyone.
+    ///
+    /// # Panics
+    ///
+    /// When boto3 is not in `.venv` or the calls fail.
+    pub fn make_identities(&self) -> serde_json::Value {
+        let python = crate::workspace_root().join(".venv/bin/python");
+        let output = Command::new(python)
+            .args(["-c", IAM_SETUP])
+            .env("MOTO_ENDPOINT", self.endpoint())
+            .output()
+            .expect("run .venv/bin/python");
+        assert!(
+            output.status.success(),
+            "the IAM set-up failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("the IAM set-up prints JSON")
+    }
+
+    /// From now on, checks every request's signature and the permissions
+    /// of its credentials as IAM would, after `free` more requests that are
+    /// not checked (moto's `INITIAL_NO_AUTH_ACTION_COUNT`, which its
+    /// `/moto-api/reset-auth` sets). moto's STS gives credentials that its
+    /// S3 then checks, against the policies of the role assumed.
+    ///
+    /// # Panics
+    ///
+    /// When moto does not take it.
+    pub fn enforce_auth(&self, free: u32) {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let mut stream =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(1)).expect("reach moto");
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let body = free.to_string();
+        let request = format!(
+            "POST /moto-api/reset-auth HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("ask moto");
+        let mut answer = String::new();
+        let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "moto answered {answer}");
+    }
+
     fn log_path(&self) -> PathBuf {
         self.dir.path().join("moto.log")
     }
@@ -130,6 +187,39 @@ impl Drop for MotoS3 {
         }
     }
 }
+
+/// The boto3 script of [`MotoS3::make_identities`].
+const IAM_SETUP: &str = r#"
+import json, os
+import boto3
+iam = boto3.client("iam", endpoint_url=os.environ["MOTO_ENDPOINT"], region_name="us-east-1",
+                   aws_access_key_id="setup", aws_secret_access_key="setup")
+def policy(action):
+    return json.dumps({"Version": "2012-10-17",
+                       "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]})
+def user(name, action):
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=policy(action))
+    return {"id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"},
+                    "Action": ["sts:AssumeRole", "sts:AssumeRoleWithWebIdentity"]}]})
+def role(name, action):
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    if action:
+        iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=policy(action))
+    return arn
+node = user("node", "s3:*")
+writer = role("writer", "s3:*")
+sts = boto3.client("sts", endpoint_url=os.environ["MOTO_ENDPOINT"], region_name="us-east-1",
+                   aws_access_key_id=node["id"], aws_secret_access_key=node["secret"])
+assumed = sts.assume_role(RoleArn=writer, RoleSessionName="node")["Credentials"]
+session = {"id": assumed["AccessKeyId"], "secret": assumed["SecretAccessKey"],
+           "token": assumed["SessionToken"]}
+print(json.dumps({"assumer": user("assumer", "sts:AssumeRole"), "node": node, "writer": writer,
+                  "reader": user("reader", ["s3:GetObject", "s3:ListBucket"]),
+                  "powerless": role("powerless", None), "session": session}))
+"#;
 
 /// Makes the bucket with a plain PUT (moto checks no signature); whether
 /// it answered 200.

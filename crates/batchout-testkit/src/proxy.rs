@@ -691,17 +691,10 @@ fn plain_answer(status: u16, message: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The reason phrase of `status`, `Injected Fault` for one without a
+/// standard phrase in the table.
 fn reason(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        408 => "Request Timeout",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Injected Fault",
-    }
+    crate::stub_http::reason(status, "Injected Fault")
 }
 
 /// The target with the value of its `sig` query parameters (SAS signatures)

@@ -28,14 +28,14 @@
 //! [`Azurite::start_https_oauth`]: crate::Azurite::start_https_oauth
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::stub_http::{Request, Response, Server};
 
 /// The audience Azure Storage's tokens carry.
 pub const STORAGE_AUDIENCE: &str = "https://storage.azure.com";
@@ -81,11 +81,11 @@ struct State {
     serial: AtomicU64,
 }
 
-/// The token service, on a free loopback port until dropped (its threads
-/// then stop with the test process).
+/// The token service, on a free loopback port until dropped (it then stops
+/// accepting connections).
 #[derive(Debug)]
 pub struct TokenService {
-    port: u16,
+    server: Server,
     state: Arc<State>,
 }
 
@@ -97,8 +97,6 @@ impl TokenService {
     ///
     /// When no loopback port can be bound.
     pub fn start() -> Self {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a loopback port");
-        let port = listener.local_addr().expect("an address").port();
         let unique = format!(
             "{}-{}",
             std::process::id(),
@@ -122,30 +120,24 @@ impl TokenService {
             serial: AtomicU64::new(0),
         });
         let shared = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let state = Arc::clone(&shared);
-                std::thread::spawn(move || serve(&state, stream));
-            }
-        });
-        Self { port, state }
+        let server = Server::start(move |request| answer(&shared, request));
+        Self { server, state }
     }
 
     /// What `AZURE_POD_IDENTITY_AUTHORITY_HOST` names to reach its IMDS:
     /// `http://127.0.0.1:<port>`.
     pub fn imds_authority(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.server.url("")
     }
 
     /// Its App Service identity endpoint, for `IDENTITY_ENDPOINT`.
     pub fn identity_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/msi/token", self.port)
+        self.server.url("/msi/token")
     }
 
     /// Its Entra ID authority, for `AZURE_AUTHORITY_HOST`.
     pub fn authority(&self) -> String {
-        format!("http://127.0.0.1:{}/", self.port)
+        self.server.url("/")
     }
 
     /// The tenant its v2.0 endpoint knows (`AZURE_TENANT_ID`).
@@ -256,122 +248,54 @@ pub fn unsigned_jwt(tenant: &str, audience: &str, lifetime: Duration, serial: u6
     )
 }
 
-/// One HTTP request, as read.
-struct Request {
-    method: String,
-    path: String,
-    query: HashMap<String, String>,
-    headers: HashMap<String, String>,
-    body: String,
-}
-
-/// Serves one connection's requests until it closes.
-fn serve(state: &State, stream: TcpStream) {
-    let Ok(read_half) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let mut writer = stream;
-    while let Some(request) = read_request(&mut reader) {
-        let (status, body) = answer(state, &request);
-        let reason = match status {
-            200 => "OK",
-            400 => "Bad Request",
-            401 => "Unauthorized",
-            _ => "Not Found",
-        };
-        let response = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
-
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let target = parts.next()?.to_owned();
-    let mut headers = HashMap::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-        }
-    }
-    let length: usize = headers
-        .get("content-length")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    let (path, query) = match target.split_once('?') {
-        Some((path, query)) => (path.to_owned(), form(query)),
-        None => (target, HashMap::new()),
-    };
-    Some(Request {
-        method,
-        path,
-        query,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
-}
-
-/// The status and JSON body answering `request`.
-fn answer(state: &State, request: &Request) -> (u16, String) {
-    let route = if request.path == "/metadata/identity/oauth2/token" {
+/// The JSON answer to `request`.
+fn answer(state: &State, request: &Request) -> Response {
+    let path = request.path();
+    let route = if path == "/metadata/identity/oauth2/token" {
         Route::Imds
-    } else if request.path == "/msi/token" {
+    } else if path == "/msi/token" {
         Route::AppService
-    } else if request.path.ends_with("/oauth2/v2.0/token") {
+    } else if path.ends_with("/oauth2/v2.0/token") {
         Route::V2
     } else {
         return error(404, "not_found", "no such route");
     };
+    let query = form(request.query());
     {
         let mut seen = state.seen.lock().expect("seen");
         *seen.requests.entry(route).or_default() += 1;
         if route != Route::V2 {
-            seen.client_ids
-                .push(request.query.get("client_id").cloned());
+            seen.client_ids.push(query.get("client_id").cloned());
         }
     }
     let config = state.config.lock().expect("config").clone();
     match route {
-        Route::Imds => imds(state, &config, request),
-        Route::AppService => app_service(state, &config, request),
+        Route::Imds => imds(state, &config, request, &query),
+        Route::AppService => app_service(state, &config, request, &query),
         Route::V2 => v2(state, &config, request),
     }
 }
 
-fn imds(state: &State, config: &Config, request: &Request) -> (u16, String) {
-    if request.method != "GET"
-        || request.headers.get("metadata").map(String::as_str) != Some("true")
-    {
+/// IMDS's token endpoint; `query` is the request's, decoded.
+fn imds(
+    state: &State,
+    config: &Config,
+    request: &Request,
+    query: &HashMap<String, String>,
+) -> Response {
+    if request.method != "GET" || request.header("metadata") != Some("true") {
         return error(
             400,
             "invalid_request",
             "Required metadata header not specified",
         );
     }
-    if request.query.get("api-version").map(String::as_str) != Some("2018-02-01")
-        || !request.query.contains_key("resource")
+    if query.get("api-version").map(String::as_str) != Some("2018-02-01")
+        || !query.contains_key("resource")
     {
         return error(400, "invalid_request", "Invalid query");
     }
-    let known = match request.query.get("client_id") {
+    let known = match query.get("client_id") {
         Some(id) => config.user_assigned.contains(id),
         None => config.imds_identity,
     };
@@ -381,27 +305,33 @@ fn imds(state: &State, config: &Config, request: &Request) -> (u16, String) {
     let (token, expires_on) = mint(state, config);
     let body = serde_json::json!({
         "access_token": token,
-        "client_id": request.query.get("client_id").cloned().unwrap_or_else(|| state.client_id.clone()),
+        "client_id": query.get("client_id").cloned().unwrap_or_else(|| state.client_id.clone()),
         "expires_in": config.lifetime.as_secs().to_string(),
         "expires_on": expires_on.to_string(),
         "ext_expires_in": config.lifetime.as_secs().to_string(),
         "not_before": (expires_on - config.lifetime.as_secs()).to_string(),
-        "resource": request.query.get("resource"),
+        "resource": query.get("resource"),
         "token_type": "Bearer",
     });
-    (200, body.to_string())
+    Response::json(200, &body)
 }
 
-fn app_service(state: &State, config: &Config, request: &Request) -> (u16, String) {
-    if request.headers.get("x-identity-header") != Some(&state.identity_header) {
+/// The App Service identity endpoint; `query` is the request's, decoded.
+fn app_service(
+    state: &State,
+    config: &Config,
+    request: &Request,
+    query: &HashMap<String, String>,
+) -> Response {
+    if request.header("x-identity-header") != Some(state.identity_header.as_str()) {
         return error(
             401,
             "unauthorized",
             "The X-IDENTITY-HEADER is missing or wrong",
         );
     }
-    if request.query.get("api-version").map(String::as_str) != Some("2019-08-01")
-        || !request.query.contains_key("resource")
+    if query.get("api-version").map(String::as_str) != Some("2019-08-01")
+        || !query.contains_key("resource")
     {
         return error(400, "invalid_request", "Invalid query");
     }
@@ -409,16 +339,17 @@ fn app_service(state: &State, config: &Config, request: &Request) -> (u16, Strin
     let body = serde_json::json!({
         "access_token": token,
         "expires_on": expires_on.to_string(),
-        "resource": request.query.get("resource"),
+        "resource": query.get("resource"),
         "token_type": "Bearer",
         "client_id": state.client_id,
     });
-    (200, body.to_string())
+    Response::json(200, &body)
 }
 
-fn v2(state: &State, config: &Config, request: &Request) -> (u16, String) {
+/// Entra ID's v2.0 token endpoint.
+fn v2(state: &State, config: &Config, request: &Request) -> Response {
     let tenant = request
-        .path
+        .path()
         .trim_start_matches('/')
         .split('/')
         .next()
@@ -430,7 +361,7 @@ fn v2(state: &State, config: &Config, request: &Request) -> (u16, String) {
             &format!("AADSTS90002: Tenant '{tenant}' not found."),
         );
     }
-    let form = form(&request.body);
+    let form = form(&String::from_utf8_lossy(&request.body));
     let field = |name: &str| form.get(name).map(String::as_str);
     if request.method != "POST" || field("grant_type") != Some("client_credentials") {
         return error(
@@ -471,7 +402,7 @@ fn v2(state: &State, config: &Config, request: &Request) -> (u16, String) {
         "ext_expires_in": config.lifetime.as_secs(),
         "access_token": token,
     });
-    (200, body.to_string())
+    Response::json(200, &body)
 }
 
 /// A new token and its expiry (seconds since 1970), remembered.
@@ -487,9 +418,10 @@ fn mint(state: &State, config: &Config) -> (String, u64) {
     (token, expires_on)
 }
 
-fn error(status: u16, code: &str, description: &str) -> (u16, String) {
+/// An OAuth error answer: `code` and its description.
+fn error(status: u16, code: &str, description: &str) -> Response {
     let body = serde_json::json!({"error": code, "error_description": description});
-    (status, body.to_string())
+    Response::json(status, &body)
 }
 
 /// A form or query string, decoded.

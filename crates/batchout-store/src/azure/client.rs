@@ -4,7 +4,7 @@
 //! to do (`errors.rs`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, Response, StatusCode};
 
@@ -12,8 +12,9 @@ use super::config::{AzureTarget, Credential};
 use super::errors;
 use super::identity::{AccessToken, CachedCredential, STORAGE_SCOPE, TokenCredential};
 use super::request::Request;
+use crate::remote::attempt::Attempt;
 use crate::remote::http::{self, Clients, Moving, SMALL_BODY};
-use crate::remote::retry::{Failure, RetryPolicy, retrying, shown_duration};
+use crate::remote::retry::{Failure, RetryPolicy, retrying};
 use crate::{Error, Result};
 
 /// An HTTP client for one Azure target.
@@ -101,10 +102,10 @@ impl Client {
         .await
     }
 
-    /// One attempt, with `left` of the operation's deadline: a request that is
-    /// not a transfer is bounded by the request timeout (or what is left, if
-    /// less) and has its answer's body read; a large upload is bounded by its
-    /// idle time.
+    /// One attempt, with `left` of the operation's deadline
+    /// (`remote::attempt` times it: a request that is not a transfer is
+    /// bounded by the request timeout and has its answer's body read; a
+    /// large upload is bounded by its idle time).
     async fn send_once(
         &self,
         request: &Request<'_>,
@@ -113,125 +114,38 @@ impl Client {
         // The token is had before the request's time starts: it has its own
         // timeouts and retries, and its failure is final.
         let bearer = self.bearer().await.map_err(Failure::of)?;
-        let bearer = bearer.as_ref();
-        if request.is_transfer() {
-            return self.exchange(request, bearer).await;
-        }
-        let limit = self.retry.request_timeout.min(left);
-        let attempt = async {
-            let response = self.exchange(request, bearer).await?;
-            http::read_whole(response).await.map_err(|e| Failure {
-                error: self.unreachable(request, &e),
-                retry_after: None,
-                maybe_applied: true,
-            })
+        let attempt = self.attempt(request);
+        let exchange = async {
+            let moving = Moving::new();
+            let built = request
+                .build(&self.target, &moving, bearer.as_ref().map(|t| &t.secret))
+                .map_err(Failure::of)?;
+            attempt
+                .exchange(built, &moving, |response| {
+                    errors::error_from(&self.shown, &self.target.credential, request, response)
+                })
+                .await
         };
-        match tokio::time::timeout(limit, attempt).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(Failure {
-                error: self.timed_out(
-                    request,
-                    format!(
-                        "timed out: no complete answer within {} (BATCHOUT_TIMEOUT)",
-                        shown_duration(limit)
-                    ),
-                ),
-                retry_after: None,
-                maybe_applied: true,
-            }),
-        }
+        attempt.timed(left, exchange).await
     }
 
-    /// Sends the request and waits for the answer's head.
-    async fn exchange(
-        &self,
-        request: &Request<'_>,
-        bearer: Option<&AccessToken>,
-    ) -> std::result::Result<Response, Failure> {
-        let moving = Moving::new();
-        let built = request
-            .build(&self.target, &moving, bearer.map(|t| &t.secret))
-            .map_err(Failure::of)?;
-        let started = Instant::now();
-        let large_upload = request.payload.len() > SMALL_BODY;
-        let idle = self.retry.idle_timeout;
-        let sent = http::send(
-            &self.clients,
-            built,
-            &moving,
-            large_upload,
-            request.is_transfer(),
-            idle,
-        )
-        .await;
-        let response = match sent {
-            http::Sent::Answered(response) => response,
-            http::Sent::Stalled(idle) => {
-                return Err(Failure {
-                    error: self.timed_out(
-                        request,
-                        format!(
-                            "the upload stalled: nothing moved for {} (BATCHOUT_IDLE_TIMEOUT)",
-                            shown_duration(idle)
-                        ),
-                    ),
-                    retry_after: None,
-                    maybe_applied: true,
-                });
-            }
-            http::Sent::Failed(e) => {
-                return Err(Failure {
-                    error: self.unreachable(request, &e),
-                    retry_after: None,
-                    // A connection refused never carried the request.
-                    maybe_applied: !e.is_connect(),
-                });
-            }
-        };
-        tracing::debug!(
-            method = %request.method,
-            target = %request.target(),
-            status = response.status().as_u16(),
-            elapsed = ?started.elapsed(),
-            "request"
-        );
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status().as_u16();
-        let retry_after = http::retry_after(&response, self.retry.max_retry_after);
-        Err(Failure {
-            error: errors::error_from(&self.shown, &self.target.credential, request, response)
-                .await,
-            retry_after,
-            // The service may have applied a request it then failed to answer.
-            maybe_applied: matches!(status, 500 | 502 | 504),
-        })
-    }
-
-    fn timed_out(&self, request: &Request<'_>, reason: String) -> Error {
-        Error::Unreachable {
-            store: self.shown.clone(),
+    /// What an attempt of `request` needs to know.
+    fn attempt<'a>(&'a self, request: &'a Request<'_>) -> Attempt<'a> {
+        Attempt {
+            clients: &self.clients,
+            retry: &self.retry,
+            store: &self.shown,
             operation: request.operation,
             target: request.target(),
-            reason,
+            method: &request.method,
+            transfer: request.is_transfer(),
+            large_upload: request.payload.len() > SMALL_BODY,
         }
     }
 
     /// Maps a connection failure, never showing the URL (it may hold a SAS).
     pub fn unreachable(&self, request: &Request<'_>, error: &reqwest::Error) -> Error {
-        if let Some(reason) = crate::remote::tls::certificate_refused(error) {
-            return Error::Untrusted {
-                store: self.shown.clone(),
-                reason,
-            };
-        }
-        Error::Unreachable {
-            store: self.shown.clone(),
-            operation: request.operation,
-            target: request.target(),
-            reason: http::describe(error),
-        }
+        self.attempt(request).unreachable(error)
     }
 }
 
@@ -273,6 +187,8 @@ mod tests {
     use std::sync::Mutex;
 
     use std::sync::Arc;
+
+    use std::time::Instant;
 
     use bytes::Bytes;
 

@@ -529,21 +529,10 @@ impl Store for AzureStore {
     ) -> BoxStream<'static, Result<ObjectMeta>> {
         let store = self.clone();
         let container = container.clone();
-        let first = ListOptions::default().with_prefix(prefix);
-        let pages = stream::try_unfold(Some(first), move |options: Option<ListOptions>| {
+        crate::listing::all_pages(ListOptions::default().with_prefix(prefix), move |options| {
             let (store, container) = (store.clone(), container.clone());
-            async move {
-                let Some(options) = options else {
-                    return Ok(None);
-                };
-                let page = store.list_request(&container, &options).await?;
-                let next = page
-                    .next_marker
-                    .map(|marker| options.with_marker(Some(marker)));
-                Ok(Some((stream::iter(page.objects.into_iter().map(Ok)), next)))
-            }
-        });
-        Box::pin(pages.try_flatten())
+            async move { store.list_request(&container, &options).await }
+        })
     }
 
     async fn list_page(

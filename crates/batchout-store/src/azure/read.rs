@@ -265,30 +265,8 @@ async fn part(
     etag: String,
     range: Range<u64>,
 ) -> Result<Vec<Bytes>> {
-    let request = Request::new(
-        "read",
-        Method::GET,
-        &location.container,
-        Some(location.name.as_str()),
-    )
-    .header(
-        "x-ms-range",
-        format!("bytes={}-{}", range.start, range.end - 1),
-    )
-    .header("if-match", etag.clone());
-    let response = match store.client().send(&request).await {
-        Err(Error::Service { status: 412, .. }) => {
-            return Err(Error::ChangedDuringRead {
-                container: location.container.to_string(),
-                name: location.name.as_str().to_owned(),
-            });
-        }
-        other => other?,
-    };
-    if content_range(response.headers()).map(|(start, end, _)| start..end) != Some(range.clone()) {
-        return Err(unexpected(&store, &location, "a range"));
-    }
-    collect(streamed(&store, &location, Some(etag), range, response)).await
+    let retry = store.client().retry().clone();
+    resume::part(Rest { store, location }, etag, range, retry).await
 }
 
 /// The body of an answer carrying `range`, resumed if it breaks (see
@@ -338,11 +316,7 @@ impl resume::Rest for Rest {
             };
             let returned = content_range(response.headers()).map(|(start, end, _)| start..end);
             if returned != Some(range.clone()) {
-                let what = format!(
-                    "bytes {}-{} (the rest of a read)",
-                    range.start,
-                    range.end - 1
-                );
+                let what = format!("bytes {}-{}", range.start, range.end - 1);
                 return Err(unexpected(&store, &location, &what));
             }
             Ok(response.bytes_stream().boxed())

@@ -1,10 +1,14 @@
 //! What every remote backend shares, whatever its API: retries and timeouts
 //! ([`retry`]), the HTTP clients and their TLS set-up (`http`, `tls`), the
 //! reader that hashes a file's blocks for an upload and refuses one that
-//! changes (`upload`), and reads that resume where a broken connection left
-//! them (`resume`). Azure uses them now; S3 plugs into the same pieces.
+//! changes (`upload`), reads that resume where a broken connection left
+//! them (`resume`), and the requests to credential endpoints
+//! (`credential_http`: Entra ID and Azure's managed identities, AWS's STS,
+//! IMDS and container endpoints). Azure and S3 plug into the same pieces.
 //! Decision 0011 says why the store is cut this way.
 
+pub(crate) mod attempt;
+pub(crate) mod credential_http;
 pub(crate) mod http;
 pub(crate) mod resume;
 pub mod retry;

@@ -17,7 +17,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream};
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 
 use super::http;
 use super::retry::RetryPolicy;
@@ -56,6 +56,27 @@ struct Reader<R> {
     failures: u32,
     body: Body,
     done: bool,
+}
+
+/// One range of a whole read, in memory: asked for on the version `etag`
+/// (checked to answer that range), resumed if the connection breaks, and
+/// gathered as the chunks it came in (copying them into one block-sized
+/// buffer would cost a fresh allocation, and its page faults, per block:
+/// decision 0006).
+///
+/// # Errors
+///
+/// As [`Rest::fetch`], and a read that cannot be resumed.
+pub(crate) async fn part<R: Rest>(
+    rest: R,
+    etag: String,
+    range: Range<u64>,
+    retry: RetryPolicy,
+) -> Result<Vec<Bytes>> {
+    let body = rest.fetch(range.clone(), etag.clone()).await?;
+    resumable(rest, Some(etag), range, body, retry)
+        .try_collect()
+        .await
 }
 
 /// The bytes `range` of a blob, from the body of the answer that started at

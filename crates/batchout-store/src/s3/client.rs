@@ -3,15 +3,17 @@
 //! connection… with the shared policy of `remote::retry`), its error answer
 //! mapped to an [`Error`] that says what to do (`errors.rs`).
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use reqwest::{Method, Response, StatusCode};
 
 use super::config::S3Target;
+use super::credentials::ProvideCredentials;
 use super::errors;
 use super::request::Request;
+use crate::remote::attempt::Attempt;
 use crate::remote::http::{self, Clients, Moving, SMALL_BODY};
-use crate::remote::retry::{Failure, RetryPolicy, retrying, shown_duration};
+use crate::remote::retry::{Failure, RetryPolicy, retrying};
 use crate::{Error, Result};
 
 /// An HTTP client for one S3 target.
@@ -76,124 +78,53 @@ impl Client {
         .await
     }
 
-    /// One attempt, with `left` of the operation's deadline (see the Azure
-    /// client, which times its attempts the same way).
+    /// One attempt, with `left` of the operation's deadline, timed as the
+    /// Azure client times its own (`remote::attempt`).
     async fn send_once(
         &self,
         request: &Request<'_>,
         left: Duration,
     ) -> std::result::Result<Response, Failure> {
-        if request.is_transfer() {
-            return self.exchange(request).await;
-        }
-        let limit = self.retry.request_timeout.min(left);
-        let attempt = async {
-            let response = self.exchange(request).await?;
-            http::read_whole(response).await.map_err(|e| Failure {
-                error: self.unreachable(request, &e),
-                retry_after: None,
-                maybe_applied: true,
-            })
-        };
-        match tokio::time::timeout(limit, attempt).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(Failure {
-                error: self.timed_out(
-                    request,
-                    format!(
-                        "timed out: no complete answer within {} (BATCHOUT_TIMEOUT)",
-                        shown_duration(limit)
-                    ),
-                ),
-                retry_after: None,
-                maybe_applied: true,
-            }),
-        }
-    }
-
-    /// Signs and sends the request, and waits for the answer's head.
-    async fn exchange(&self, request: &Request<'_>) -> std::result::Result<Response, Failure> {
-        let moving = Moving::new();
-        let built = request
-            .build(&self.target, &moving, SystemTime::now())
+        // The credentials are had before the request's time starts: they
+        // have their own timeouts and retries, and their failure is final.
+        let credentials = self
+            .target
+            .credentials
+            .credentials()
+            .await
             .map_err(Failure::of)?;
-        let started = Instant::now();
-        let idle = self.retry.idle_timeout;
-        let sent = http::send(
-            &self.clients,
-            built,
-            &moving,
-            request.payload.len() > SMALL_BODY,
-            request.is_transfer(),
-            idle,
-        )
-        .await;
-        let response = match sent {
-            http::Sent::Answered(response) => response,
-            http::Sent::Stalled(idle) => {
-                return Err(Failure {
-                    error: self.timed_out(
-                        request,
-                        format!(
-                            "the upload stalled: nothing moved for {} (BATCHOUT_IDLE_TIMEOUT)",
-                            shown_duration(idle)
-                        ),
-                    ),
-                    retry_after: None,
-                    maybe_applied: true,
-                });
-            }
-            http::Sent::Failed(e) => {
-                return Err(Failure {
-                    error: self.unreachable(request, &e),
-                    retry_after: None,
-                    // A connection refused never carried the request.
-                    maybe_applied: !e.is_connect(),
-                });
-            }
+        let attempt = self.attempt(request);
+        let exchange = async {
+            let moving = Moving::new();
+            let built = request
+                .build(&self.target, &credentials, &moving, SystemTime::now())
+                .map_err(Failure::of)?;
+            attempt
+                .exchange(built, &moving, |response| {
+                    errors::error_from(&self.shown, &self.target, &credentials, request, response)
+                })
+                .await
         };
-        tracing::debug!(
-            method = %request.method,
-            target = %request.target(),
-            status = response.status().as_u16(),
-            elapsed = ?started.elapsed(),
-            "request"
-        );
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status().as_u16();
-        let retry_after = http::retry_after(&response, self.retry.max_retry_after);
-        Err(Failure {
-            error: errors::error_from(&self.shown, &self.target, request, response).await,
-            retry_after,
-            maybe_applied: matches!(status, 500 | 502 | 504),
-        })
+        attempt.timed(left, exchange).await
     }
 
-    fn timed_out(&self, request: &Request<'_>, reason: String) -> Error {
-        Error::Unreachable {
-            store: self.shown.clone(),
+    /// What an attempt of `request` needs to know.
+    fn attempt<'a>(&'a self, request: &'a Request<'_>) -> Attempt<'a> {
+        Attempt {
+            clients: &self.clients,
+            retry: &self.retry,
+            store: &self.shown,
             operation: request.operation,
             target: request.target(),
-            reason,
+            method: &request.method,
+            transfer: request.is_transfer(),
+            large_upload: request.payload.len() > SMALL_BODY,
         }
     }
 
     /// Maps a connection failure, never showing the URL.
     pub fn unreachable(&self, request: &Request<'_>, error: &reqwest::Error) -> Error {
-        if let Some(reason) = crate::remote::tls::certificate_refused(error) {
-            return Error::Untrusted {
-                store: self.shown.clone(),
-                reason,
-            };
-        }
-        Error::Unreachable {
-            store: self.shown.clone(),
-            operation: request.operation,
-            target: request.target(),
-            reason: http::describe(error),
-        }
+        self.attempt(request).unreachable(error)
     }
 }
 

@@ -4,53 +4,21 @@
 //! credentials files of a profile. All parsing of S3 locations and
 //! credentials lives here.
 //!
-//! Credentials are looked for in the order the AWS SDKs use, as far as
-//! batchout goes: `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (with
-//! `AWS_SESSION_TOKEN`), then the profile `AWS_PROFILE` (else `default`) in
-//! `~/.aws/credentials` (`AWS_SHARED_CREDENTIALS_FILE`) and `~/.aws/config`
-//! (`AWS_CONFIG_FILE`). Instance and container credentials (IMDS, ECS), SSO,
-//! roles to assume and `credential_process` are not read yet: a profile that
-//! uses them is refused with what to do instead.
+//! Which source of credentials to use is chosen here, in the order of the
+//! AWS SDKs ([`super::credentials`]); they are fetched when the first
+//! request needs them.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::sync::Arc;
 
 use url::Url;
 
-use crate::azure::identity::Secret;
+use super::credentials::{self, CachedCredentials};
+use super::profile::Profile;
 use crate::{EnvLookup, Error, Result};
 
 /// The region used when none is given (what the AWS SDKs assume for S3).
 pub const DEFAULT_REGION: &str = "us-east-1";
-
-/// The credentials requests are signed with. `Debug` shows the key id and
-/// where they came from, never the secret key or the session token.
-#[derive(Clone)]
-pub struct Credentials {
-    /// The access key id (not a secret: AWS shows it in its consoles).
-    pub access_key_id: String,
-    /// The secret access key.
-    pub secret_access_key: Secret,
-    /// The session token of temporary credentials.
-    pub session_token: Option<Secret>,
-    /// Where they came from, for messages: `AWS_ACCESS_KEY_ID` or `profile
-    /// NAME`.
-    pub source: String,
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"REDACTED")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "REDACTED"),
-            )
-            .field("source", &self.source)
-            .finish()
-    }
-}
 
 /// A resolved S3 location: the bucket and the key prefix under which each
 /// container is a folder, the endpoint and how it is addressed, the region
@@ -70,8 +38,9 @@ pub struct S3Target {
     pub custom_endpoint: bool,
     /// The region requests are signed for.
     pub region: String,
-    /// The credentials.
-    pub credentials: Credentials,
+    /// Where the credentials come from, kept and refreshed for the
+    /// process.
+    pub credentials: Arc<CachedCredentials>,
 }
 
 impl S3Target {
@@ -167,7 +136,8 @@ pub fn from_url(url: &str, env: EnvLookup<'_>) -> Result<S3Target> {
             Url::parse(&host).map_err(|e| invalid(e.to_string()))?
         }
     };
-    let credentials = credentials(env, &profile).map_err(invalid)?;
+    let source = credentials::resolve(env, &profile, &region).map_err(invalid)?;
+    let credentials = Arc::new(CachedCredentials::new(source));
     Ok(S3Target {
         bucket: bucket.to_owned(),
         prefix,
@@ -232,160 +202,10 @@ fn normal_prefix(prefix: &str) -> std::result::Result<String, String> {
     Ok(format!("{trimmed}/"))
 }
 
-/// The credentials: the variables, else the profile's.
-fn credentials(env: EnvLookup<'_>, profile: &Profile) -> std::result::Result<Credentials, String> {
-    match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        (Some(id), Some(secret)) => {
-            return Ok(Credentials {
-                access_key_id: id.trim().to_owned(),
-                secret_access_key: Secret::new(secret.trim()),
-                session_token: env("AWS_SESSION_TOKEN").map(|t| Secret::new(t.trim())),
-                source: "AWS_ACCESS_KEY_ID".to_owned(),
-            });
-        }
-        (Some(_), None) => {
-            return Err(
-                "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not; set both".into(),
-            );
-        }
-        (None, Some(_)) => {
-            return Err(
-                "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not; set both".into(),
-            );
-        }
-        (None, None) => {}
-    }
-    let key = |name: &str| profile.credential(name);
-    if let (Some(id), Some(secret)) = (key("aws_access_key_id"), key("aws_secret_access_key")) {
-        return Ok(Credentials {
-            access_key_id: id,
-            secret_access_key: Secret::new(secret),
-            session_token: key("aws_session_token").map(Secret::new),
-            source: format!("profile {}", profile.name),
-        });
-    }
-    let unsupported = [
-        "role_arn",
-        "sso_session",
-        "sso_start_url",
-        "credential_process",
-    ]
-    .into_iter()
-    .find(|setting| profile.config(setting).is_some() || key(setting).is_some());
-    if let Some(setting) = unsupported {
-        return Err(format!(
-            "the profile {} gets its credentials with {setting}, which batchout does not read yet; export them with `aws configure export-credentials --profile {} --format env` and run again",
-            profile.name, profile.name
-        ));
-    }
-    Err(format!(
-        "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or name a profile with keys in {} with AWS_PROFILE; instance and container credentials are not read yet",
-        profile.credentials_file.display()
-    ))
-}
-
-/// One profile of the shared config and credentials files: its settings in
-/// each.
-#[derive(Debug, Default)]
-struct Profile {
-    name: String,
-    credentials_file: PathBuf,
-    /// Its section of the credentials file.
-    credentials: Vec<(String, String)>,
-    /// Its section of the config file.
-    config: Vec<(String, String)>,
-}
-
-impl Profile {
-    /// The profile `AWS_PROFILE` names (else `default`), from the files the
-    /// variables name (else `~/.aws/credentials` and `~/.aws/config`). A
-    /// file that does not exist has no profiles.
-    fn load(env: EnvLookup<'_>) -> std::result::Result<Self, String> {
-        let name = env("AWS_PROFILE")
-            .or_else(|| env("AWS_DEFAULT_PROFILE"))
-            .unwrap_or_else(|| "default".to_owned());
-        let home = env("HOME").map(PathBuf::from).unwrap_or_default();
-        let credentials_file = env("AWS_SHARED_CREDENTIALS_FILE")
-            .map_or_else(|| home.join(".aws/credentials"), PathBuf::from);
-        let config_file =
-            env("AWS_CONFIG_FILE").map_or_else(|| home.join(".aws/config"), PathBuf::from);
-        let read = |path: &PathBuf| match std::fs::read_to_string(path) {
-            Ok(text) => Ok(text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-        };
-        let credentials = section(&read(&credentials_file)?, &name);
-        let config_name = if name == "default" {
-            "default".to_owned()
-        } else {
-            format!("profile {name}")
-        };
-        let config = section(&read(&config_file)?, &config_name);
-        if env("AWS_PROFILE").is_some() && credentials.is_empty() && config.is_empty() {
-            return Err(format!(
-                "the profile {name} (AWS_PROFILE) is in neither {} nor {}",
-                credentials_file.display(),
-                config_file.display()
-            ));
-        }
-        Ok(Self {
-            name,
-            credentials_file,
-            credentials,
-            config,
-        })
-    }
-
-    /// A setting of the credentials file's section, else of the config's.
-    fn credential(&self, key: &str) -> Option<String> {
-        lookup(&self.credentials, key).or_else(|| self.config(key))
-    }
-
-    /// A setting of the config file's section.
-    fn config(&self, key: &str) -> Option<String> {
-        lookup(&self.config, key)
-    }
-}
-
-fn lookup(pairs: &[(String, String)], key: &str) -> Option<String> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
-        .map(|(_, v)| v.clone())
-        .filter(|v| !v.is_empty())
-}
-
-/// The `key = value` settings of the INI section `[name]` (all of its
-/// occurrences, in order), comments and nested settings left out.
-fn section(text: &str, name: &str) -> Vec<(String, String)> {
-    let mut inside = false;
-    let mut pairs = Vec::new();
-    for line in text.lines() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with(['#', ';']) {
-            continue;
-        }
-        if let Some(header) = trimmed.strip_prefix('[') {
-            let header = header.split(']').next().unwrap_or_default();
-            inside = header.split_whitespace().collect::<Vec<_>>().join(" ") == name;
-            continue;
-        }
-        // An indented line continues a nested setting (`s3 =` then its own
-        // lines); none of those is read.
-        if !inside || line.starts_with([' ', '\t']) {
-            continue;
-        }
-        if let Some((key, value)) = trimmed.split_once('=') {
-            pairs.push((key.trim().to_owned(), value.trim().to_owned()));
-        }
-    }
-    pairs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::s3::credentials::{Credentials, ProvideCredentials};
 
     fn lookup_in(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let vars: Vec<(String, String)> = vars
@@ -443,6 +263,11 @@ mod tests {
         }
     }
 
+    /// The credentials the target signs with.
+    fn keys(target: &S3Target) -> Credentials {
+        futures::executor::block_on(target.credentials.credentials()).expect("credentials")
+    }
+
     #[test]
     fn credentials_come_from_the_variables_else_the_profile_and_never_show() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -466,23 +291,24 @@ mod tests {
             ("AWS_CONFIG_FILE", config.to_str().expect("utf-8")),
         ];
         let target = from_url("s3://bucket", &lookup_in(&files)).expect("default profile");
-        assert_eq!(target.credentials.access_key_id, "DEFAULTID");
+        assert_eq!(keys(&target).access_key_id, "DEFAULTID");
         assert_eq!(target.region, "us-west-2");
         let mut vars = files.to_vec();
         vars.push(("AWS_PROFILE", "ci"));
         let target = from_url("s3://bucket", &lookup_in(&vars)).expect("ci profile");
-        assert_eq!(target.credentials.access_key_id, "CIID");
-        assert_eq!(target.credentials.secret_access_key.expose(), "CISECRET");
+        let ci = keys(&target);
+        assert_eq!(ci.access_key_id, "CIID");
+        assert_eq!(ci.secret_access_key.expose(), "CISECRET");
         assert_eq!(target.region, "ap-south-1");
-        assert_eq!(target.credentials.source, "profile ci");
-        let shown = format!("{target:?} {target}");
+        assert_eq!(ci.source, "profile ci");
+        let shown = format!("{target:?} {target} {ci:?}");
         for secret in ["CISECRET", "CITOKEN"] {
             assert!(!shown.contains(secret), "{shown}");
         }
         // The variables win over any profile.
         vars.extend(KEYS);
         let target = from_url("s3://bucket", &lookup_in(&vars)).expect("variables");
-        assert_eq!(target.credentials.source, "AWS_ACCESS_KEY_ID");
+        assert_eq!(keys(&target).source, "AWS_ACCESS_KEY_ID");
 
         let mut sso = files.to_vec();
         sso.push(("AWS_PROFILE", "sso"));
@@ -492,8 +318,14 @@ mod tests {
         missing.push(("AWS_PROFILE", "nope"));
         let err = from_url("s3://bucket", &lookup_in(&missing)).expect_err("no such profile");
         assert!(err.to_string().contains("the profile nope"), "{err}");
-        let err = from_url("s3://bucket", &lookup_in(&[("HOME", "/nonexistent")]))
-            .expect_err("no credentials");
+        let err = from_url(
+            "s3://bucket",
+            &lookup_in(&[
+                ("HOME", "/nonexistent"),
+                ("AWS_EC2_METADATA_DISABLED", "true"),
+            ]),
+        )
+        .expect_err("no credentials");
         assert!(err.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{err}");
     }
 }

@@ -7,6 +7,7 @@
 use reqwest::{Method, Response, StatusCode};
 
 use super::config::S3Target;
+use super::credentials::Credentials;
 use super::request::Request;
 use super::xml;
 use crate::Error;
@@ -17,6 +18,7 @@ use crate::Error;
 pub(super) async fn error_from(
     store: &str,
     target: &S3Target,
+    credentials: &Credentials,
     request: &Request<'_>,
     response: Response,
 ) -> Error {
@@ -26,13 +28,21 @@ pub(super) async fn error_from(
     } else {
         response.text().await.unwrap_or_default()
     };
-    map_error(store, target, request, status, &xml::parse_error(&body))
+    map_error(
+        store,
+        target,
+        credentials,
+        request,
+        status,
+        &xml::parse_error(&body),
+    )
 }
 
 /// The error of an answer with `status` and `body`.
 pub(super) fn map_error(
     store: &str,
     target: &S3Target,
+    credentials: &Credentials,
     request: &Request<'_>,
     status: StatusCode,
     body: &xml::ErrorBody,
@@ -74,7 +84,14 @@ pub(super) fn map_error(
         (401 | 403, _)
         | (400, "AuthorizationHeaderMalformed" | "ExpiredToken" | "InvalidToken") => {
             Error::Denied {
-                hint: denied_hint(target, request.operation, &code, &message, body),
+                hint: denied_hint(
+                    target,
+                    credentials,
+                    request.operation,
+                    &code,
+                    &message,
+                    body,
+                ),
                 store,
                 operation: request.operation,
                 target: request.target(),
@@ -108,27 +125,18 @@ pub(super) fn map_error(
 /// What to do about a refusal, by S3's code.
 fn denied_hint(
     target: &S3Target,
+    credentials: &Credentials,
     operation: &str,
     code: &str,
     message: &str,
     body: &xml::ErrorBody,
 ) -> String {
-    let source = &target.credentials.source;
-    let (id_from, secret_from) = if source == "AWS_ACCESS_KEY_ID" {
-        (
-            "AWS_ACCESS_KEY_ID".to_owned(),
-            "AWS_SECRET_ACCESS_KEY".to_owned(),
-        )
-    } else {
-        (
-            format!("aws_access_key_id of the {source}"),
-            format!("aws_secret_access_key of the {source}"),
-        )
-    };
+    let source = &credentials.source;
+    let (id_from, secret_from) = credentials.key_settings();
     match code {
         "InvalidAccessKeyId" => format!(
             "the access key id {} ({id_from}) is not known to this server; check it{}",
-            target.credentials.access_key_id,
+            credentials.access_key_id,
             if target.custom_endpoint {
                 ", and that AWS_ENDPOINT_URL names the server it belongs to"
             } else {
@@ -137,11 +145,14 @@ fn denied_hint(
         ),
         "SignatureDoesNotMatch" => format!(
             "the secret access key was refused: check {secret_from}, which must belong to the access key id {}, and that this machine's clock is right",
-            target.credentials.access_key_id
+            credentials.access_key_id
         ),
         "RequestTimeTooSkewed" => {
             "this machine's clock is too far from the server's; set it right (e.g. enable NTP) and run again".into()
         }
+        "ExpiredToken" | "TokenRefreshRequired" if credentials.expires_on.is_some() => format!(
+            "the temporary credentials from {source} were refused as expired; check this machine's clock, and run again"
+        ),
         "ExpiredToken" | "TokenRefreshRequired" => {
             "the temporary credentials have expired; get new ones (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN together) and run again".into()
         }
@@ -232,9 +243,16 @@ mod tests {
             message: Some("The message.".to_owned()),
             region: region.map(str::to_owned),
         };
+        let credentials = Credentials::new(
+            "AKIDEXAMPLE",
+            crate::Secret::new("VERYSECRET"),
+            None,
+            "AWS_ACCESS_KEY_ID",
+        );
         map_error(
             "S3 s3://bucket/pre",
             &target(),
+            &credentials,
             &request,
             StatusCode::from_u16(status).expect("a status"),
             &body,

@@ -29,7 +29,9 @@
 mod append;
 mod client;
 pub mod config;
+pub mod credentials;
 mod errors;
+mod profile;
 mod read;
 mod request;
 mod upload;
@@ -108,6 +110,9 @@ struct Inner {
     /// The version of each object this store last appended to or wrote on
     /// a condition: the next append is made on it without a HEAD.
     seen: Mutex<HashMap<Location, Seen>>,
+    /// The most one UploadPartCopy of an append copies: 5 GiB, lowered
+    /// only by tests (`append.rs`).
+    copy_part_max: u64,
 }
 
 impl S3Store {
@@ -130,6 +135,7 @@ impl S3Store {
                 known: Mutex::new(HashSet::new()),
                 checking: tokio::sync::Mutex::new(()),
                 seen: Mutex::new(HashMap::new()),
+                copy_part_max: append::MAX_COPY_PART,
             }),
         })
     }
@@ -501,9 +507,9 @@ impl Store for S3Store {
                     self.remember(container);
                     let mut recorded = marker.metadata.clone();
                     recorded.extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
-                    if recorded == marker.metadata {
-                        return Ok(false);
-                    }
+                    // Written again even when nothing changes: a job's
+                    // `prepare` then proves that these credentials may
+                    // write under the prefix, not only read (one small PUT).
                     if self
                         .write_marker(container, &recorded, marker.etag.as_deref())
                         .await?
@@ -621,21 +627,10 @@ impl Store for S3Store {
     ) -> BoxStream<'static, Result<ObjectMeta>> {
         let store = self.clone();
         let container = container.clone();
-        let first = ListOptions::default().with_prefix(prefix);
-        let pages = stream::try_unfold(Some(first), move |options: Option<ListOptions>| {
+        crate::listing::all_pages(ListOptions::default().with_prefix(prefix), move |options| {
             let (store, container) = (store.clone(), container.clone());
-            async move {
-                let Some(options) = options else {
-                    return Ok(None);
-                };
-                let page = store.list_request(&container, &options).await?;
-                let next = page
-                    .next_marker
-                    .map(|marker| options.with_marker(Some(marker)));
-                Ok(Some((stream::iter(page.objects.into_iter().map(Ok)), next)))
-            }
-        });
-        Box::pin(pages.try_flatten())
+            async move { store.list_request(&container, &options).await }
+        })
     }
 
     async fn list_page(
@@ -657,8 +652,9 @@ impl Store for S3Store {
             store: self.to_string(),
             operation: "container access URLs: S3 cannot presign a whole folder of keys for writing. \
                 Give each task the node's own credentials instead (an instance profile or an IAM role \
-                allowed s3:PutObject, s3:GetObject and s3:ListBucket on this bucket's prefix), through \
-                the AWS_* variables or AWS_PROFILE",
+                allowed s3:PutObject, s3:GetObject and s3:ListBucket on this bucket's prefix), which \
+                batchout finds by itself (an EC2 instance's, ECS task's or EKS pod's role), or \
+                give them with the AWS_* variables or AWS_PROFILE",
         })
     }
 

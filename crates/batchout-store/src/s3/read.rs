@@ -221,18 +221,8 @@ async fn part(
     etag: String,
     range: Range<u64>,
 ) -> Result<Vec<Bytes>> {
-    let body = fetch(&store, &location, range.clone(), &etag).await?;
-    let stream = resume::resumable(
-        Rest {
-            store: store.clone(),
-            location,
-        },
-        Some(etag),
-        range,
-        body,
-        store.client().retry().clone(),
-    );
-    stream.try_collect().await
+    let retry = store.client().retry().clone();
+    resume::part(Rest { store, location }, etag, range, retry).await
 }
 
 /// The body of bytes `range` of the version `etag`, checked to be that range.

@@ -17,7 +17,8 @@ use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use sha2::{Digest, Sha256};
 
-use super::config::{Credentials, S3Target};
+use super::config::S3Target;
+use super::credentials::Credentials;
 use crate::checksum::hex;
 use crate::remote::http::{Moving, Payload, SMALL_BODY};
 use crate::{ContainerName, Error, Result};
@@ -155,6 +156,7 @@ impl<'a> Request<'a> {
     pub(crate) fn build(
         &self,
         target: &S3Target,
+        credentials: &Credentials,
         moving: &Moving,
         now: SystemTime,
     ) -> Result<reqwest::Request> {
@@ -177,7 +179,7 @@ impl<'a> Request<'a> {
             ("x-amz-content-sha256".into(), body_hash.clone()),
             ("x-amz-date".into(), amz_date(now)),
         ];
-        if let Some(token) = &target.credentials.session_token {
+        if let Some(token) = &credentials.session_token {
             signed.push(("x-amz-security-token".into(), token.expose().to_owned()));
         }
         for (name, value) in &self.headers {
@@ -185,8 +187,9 @@ impl<'a> Request<'a> {
         }
         signed.sort();
         let authorization = authorization(
-            &target.credentials,
+            credentials,
             &target.region,
+            "s3",
             &Canonical {
                 method: self.method.as_str(),
                 path: &path,
@@ -255,13 +258,17 @@ impl<'a> Request<'a> {
 }
 
 /// What the signature covers.
-struct Canonical<'a> {
-    method: &'a str,
-    path: &'a str,
-    query: &'a str,
+pub(crate) struct Canonical<'a> {
+    /// The HTTP method.
+    pub(crate) method: &'a str,
+    /// The path, encoded.
+    pub(crate) path: &'a str,
+    /// The query, encoded and sorted.
+    pub(crate) query: &'a str,
     /// Lower-case names, trimmed values, sorted by name.
-    headers: &'a [(String, String)],
-    body_hash: &'a str,
+    pub(crate) headers: &'a [(String, String)],
+    /// The hex SHA-256 of the body, or `UNSIGNED-PAYLOAD`.
+    pub(crate) body_hash: &'a str,
 }
 
 /// The query as S3 signs it and as it is sent: names and values encoded,
@@ -285,7 +292,7 @@ fn canonical_query(query: &[(&'static str, String)]) -> String {
 }
 
 /// `YYYYMMDD'T'HHMMSS'Z'` of `now`, in UTC.
-fn amz_date(now: SystemTime) -> String {
+pub(crate) fn amz_date(now: SystemTime) -> String {
     humantime::format_rfc3339_seconds(now)
         .to_string()
         .chars()
@@ -293,16 +300,18 @@ fn amz_date(now: SystemTime) -> String {
         .collect()
 }
 
-/// The `Authorization` header of Signature Version 4 over `canonical`.
-fn authorization(
+/// The `Authorization` header of Signature Version 4 over `canonical`, for
+/// `service` (`s3`, `sts`) in `region`.
+pub(crate) fn authorization(
     credentials: &Credentials,
     region: &str,
+    service: &str,
     canonical: &Canonical<'_>,
     now: SystemTime,
 ) -> String {
     let stamp = amz_date(now);
     let date = &stamp[..8];
-    let scope = format!("{date}/{region}/s3/aws4_request");
+    let scope = format!("{date}/{region}/{service}/aws4_request");
     let names: Vec<&str> = canonical.headers.iter().map(|(n, _)| n.as_str()).collect();
     let signed_headers = names.join(";");
     let mut request = format!(
@@ -325,7 +334,7 @@ fn authorization(
     );
     let secret = format!("AWS4{}", credentials.secret_access_key.expose());
     let mut key = hmac(secret.as_bytes(), date.as_bytes());
-    for part in [region, "s3", "aws4_request"] {
+    for part in [region, service, "aws4_request"] {
         key = hmac(&key, part.as_bytes());
     }
     let signature = hex(&hmac(&key, to_sign.as_bytes()));
@@ -366,12 +375,12 @@ mod tests {
     /// ("Signature Calculations for the Authorization Header"), with their
     /// published signatures.
     fn example_credentials() -> Credentials {
-        Credentials {
-            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-            secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
-            session_token: None,
-            source: "test".into(),
-        }
+        Credentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            None,
+            "test",
+        )
     }
 
     /// 2013-05-24T00:00:00Z.
@@ -396,6 +405,7 @@ mod tests {
         authorization(
             &example_credentials(),
             "us-east-1",
+            "s3",
             &Canonical {
                 method,
                 path,

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 
-use super::fetch::parse_token;
+use super::token::parse_token;
 use super::{AccessToken, TokenCredential, resource_of};
 use crate::{Error, Result};
 

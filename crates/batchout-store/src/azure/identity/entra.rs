@@ -12,8 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use url::Url;
 
-use super::fetch::{Interpret, Refusal, TokenHttp, is_local};
+use super::token::parse_token;
 use super::{AccessToken, PUBLIC_AUTHORITY, Secret, TokenCredential};
+use crate::remote::credential_http::{Interpret, Refusal, TokenHttp, is_local};
 use crate::{Error, Result};
 
 /// How long a connection to the authority may take.
@@ -90,13 +91,17 @@ impl App {
     async fn token(&self, scope: &str, kind: &Kind<'_>) -> Result<AccessToken> {
         let body = self.form(scope, kind)?;
         self.http
-            .fetch(kind, |client| {
-                client
-                    .post(self.http.endpoint().clone())
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .header("accept", "application/json")
-                    .body(body.clone())
-            })
+            .fetch(
+                kind,
+                |client| {
+                    client
+                        .post(self.http.endpoint().clone())
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .header("accept", "application/json")
+                        .body(body.clone())
+                },
+                parse_token,
+            )
             .await
     }
 

@@ -17,8 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use url::Url;
 
-use super::fetch::{Interpret, Refusal, TokenHttp, shown_endpoint};
+use super::token::parse_token;
 use super::{AccessToken, Secret, TokenCredential, resource_of};
+use crate::remote::credential_http::{Interpret, Refusal, TokenHttp, shown_endpoint};
 use crate::{EnvLookup, Error, Result};
 
 /// Where IMDS answers on every Azure VM.
@@ -201,31 +202,35 @@ impl TokenCredential for ManagedIdentityCredential {
         let resource = resource_of(scope);
         let token = self
             .http
-            .fetch(self, |client| {
-                let version = match self.endpoint {
-                    Endpoint::Imds => IMDS_API_VERSION,
-                    Endpoint::AppService { .. } => APP_SERVICE_API_VERSION,
-                };
-                let mut url = self.http.endpoint().clone();
-                {
-                    let mut query = url.query_pairs_mut();
-                    query
-                        .append_pair("api-version", version)
-                        .append_pair("resource", resource);
-                    if let Some(id) = &self.client_id {
-                        query.append_pair("client_id", id);
+            .fetch(
+                self,
+                |client| {
+                    let version = match self.endpoint {
+                        Endpoint::Imds => IMDS_API_VERSION,
+                        Endpoint::AppService { .. } => APP_SERVICE_API_VERSION,
+                    };
+                    let mut url = self.http.endpoint().clone();
+                    {
+                        let mut query = url.query_pairs_mut();
+                        query
+                            .append_pair("api-version", version)
+                            .append_pair("resource", resource);
+                        if let Some(id) = &self.client_id {
+                            query.append_pair("client_id", id);
+                        }
                     }
-                }
-                match &self.endpoint {
-                    Endpoint::Imds => client.get(url).header("Metadata", "true"),
-                    Endpoint::AppService { header } => {
-                        let mut value = reqwest::header::HeaderValue::from_str(header.expose())
-                            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
-                        value.set_sensitive(true);
-                        client.get(url).header("X-IDENTITY-HEADER", value)
+                    match &self.endpoint {
+                        Endpoint::Imds => client.get(url).header("Metadata", "true"),
+                        Endpoint::AppService { header } => {
+                            let mut value = reqwest::header::HeaderValue::from_str(header.expose())
+                                .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+                            value.set_sensitive(true);
+                            client.get(url).header("X-IDENTITY-HEADER", value)
+                        }
                     }
-                }
-            })
+                },
+                parse_token,
+            )
             .await?;
         self.answered.store(true, Ordering::Relaxed);
         Ok(token)

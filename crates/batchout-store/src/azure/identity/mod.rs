@@ -31,8 +31,8 @@ mod cache;
 pub(crate) mod chain;
 mod cli;
 mod entra;
-mod fetch;
 mod managed;
+mod token;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};

@@ -1,7 +1,9 @@
-//! One token request over HTTP, as every HTTP source makes it: sent on a
-//! client of its own (no redirects; no proxy for a loopback or link-local
-//! endpoint), retried a few times when it fails transiently, its answer read
-//! as a token, or as what the token service said was wrong.
+//! One request to a credential endpoint over HTTP (Entra ID, a managed
+//! identity endpoint, AWS's STS, the EC2 instance metadata service, a
+//! container's credentials endpoint), as every such source makes it: sent
+//! on a client of its own (no redirects; no proxy for a loopback or
+//! link-local endpoint), retried a few times when it fails transiently, its
+//! answer read by the source, or as what the service said was wrong.
 
 use std::time::{Duration, SystemTime};
 
@@ -9,7 +11,6 @@ use reqwest::StatusCode;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use super::{AccessToken, Secret};
 use crate::remote::retry::{RetryPolicy, parse_retry_after};
 use crate::{Error, Result};
 
@@ -22,7 +23,7 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// An HTTP client for one token endpoint, built when first used.
 #[derive(Debug)]
-pub(super) struct TokenHttp {
+pub(crate) struct TokenHttp {
     endpoint: Url,
     connect_timeout: Duration,
     client: OnceCell<reqwest::Client>,
@@ -30,19 +31,21 @@ pub(super) struct TokenHttp {
 
 /// What a token service answered when it gave no token.
 #[derive(Debug)]
-pub(super) struct Refusal {
+pub(crate) struct Refusal {
     /// The HTTP status.
-    pub(super) status: StatusCode,
+    pub(crate) status: StatusCode,
     /// The OAuth error code (`invalid_client`), if any.
-    pub(super) error: Option<String>,
+    pub(crate) error: Option<String>,
     /// What it said (`AADSTS7000215: Invalid client secret provided…`), if
     /// anything.
-    pub(super) description: Option<String>,
+    pub(crate) description: Option<String>,
+    /// The whole answer, for a source whose errors are not JSON.
+    pub(crate) body: String,
 }
 
 impl Refusal {
     /// The answer as a message says it: status, code and description.
-    pub(super) fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         let mut text = format!("HTTP {}", self.status.as_u16());
         if let Some(error) = &self.error {
             text.push(' ');
@@ -56,7 +59,7 @@ impl Refusal {
     }
 
     /// Whether the error code or description holds `text`, in any case.
-    pub(super) fn says(&self, text: &str) -> bool {
+    pub(crate) fn says(&self, text: &str) -> bool {
         let text = text.to_ascii_lowercase();
         [&self.error, &self.description]
             .into_iter()
@@ -66,7 +69,7 @@ impl Refusal {
 }
 
 /// How one source reads the failures of its token requests.
-pub(super) trait Interpret: Sync {
+pub(crate) trait Interpret: Sync {
     /// The source, for messages.
     fn name(&self) -> String;
     /// Whether a refusal is worth asking again (429, 5xx; IMDS adds its
@@ -81,11 +84,15 @@ pub(super) trait Interpret: Sync {
     fn absent_when_unreachable(&self) -> bool {
         false
     }
+    /// What is wrong with a successful answer that holds nothing readable.
+    fn unreadable(&self) -> &'static str {
+        "its answer holds no token and expiry that batchout can read"
+    }
 }
 
 impl TokenHttp {
     /// A client for `endpoint`, connecting within `connect_timeout`.
-    pub(super) fn new(endpoint: Url, connect_timeout: Duration) -> Self {
+    pub(crate) fn new(endpoint: Url, connect_timeout: Duration) -> Self {
         Self {
             endpoint,
             connect_timeout,
@@ -94,7 +101,7 @@ impl TokenHttp {
     }
 
     /// The endpoint.
-    pub(super) fn endpoint(&self) -> &Url {
+    pub(crate) fn endpoint(&self) -> &Url {
         &self.endpoint
     }
 
@@ -119,14 +126,16 @@ impl TokenHttp {
             .await
     }
 
-    /// Sends the request `build` makes (once per attempt) and reads a token
-    /// from the answer; retries connection failures and transient refusals
-    /// a few times with backoff, then gives up with what went wrong.
-    pub(super) async fn fetch(
+    /// Sends the request `build` makes (once per attempt) and reads the
+    /// answer with `read` (given the body and when it was asked for);
+    /// retries connection failures and transient refusals a few times with
+    /// backoff, then gives up with what went wrong.
+    pub(crate) async fn fetch<T>(
         &self,
         source: &dyn Interpret,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
-    ) -> Result<AccessToken> {
+        read: impl Fn(&str, SystemTime) -> Option<T>,
+    ) -> Result<T> {
         let name = source.name();
         let client = self.client(&name).await?;
         let backoff = RetryPolicy {
@@ -164,11 +173,9 @@ impl TokenHttp {
                     match response.text().await {
                         Err(e) => (crate::remote::http::describe(&e), None),
                         Ok(body) if status.is_success() => {
-                            return parse_token(&body, asked).ok_or_else(|| Error::Credential {
+                            return read(&body, asked).ok_or_else(|| Error::Credential {
                                 credential: name,
-                                reason:
-                                    "its answer holds no token and expiry that batchout can read"
-                                        .into(),
+                                reason: source.unreadable().into(),
                                 unavailable: false,
                             });
                         }
@@ -201,7 +208,7 @@ impl TokenHttp {
 
 /// Whether `url` is on this machine or link-local (IMDS): never through a
 /// proxy.
-pub(super) fn is_local(url: &Url) -> bool {
+pub(crate) fn is_local(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_link_local(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -211,7 +218,7 @@ pub(super) fn is_local(url: &Url) -> bool {
 }
 
 /// An endpoint as messages show it: scheme, host, port and path, no query.
-pub(super) fn shown_endpoint(url: &Url) -> String {
+pub(crate) fn shown_endpoint(url: &Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);
     shown.set_fragment(None);
@@ -240,74 +247,13 @@ fn refusal(status: StatusCode, body: &str) -> Refusal {
         status,
         error,
         description,
+        body: body.to_owned(),
     }
-}
-
-/// A token from a token service's JSON answer, `asked` being when it was
-/// asked for. The token is `access_token` (`accessToken` from the Azure
-/// CLI); it expires `expires_in` seconds after it was asked for (which no
-/// clock skew can spoil), else at `expires_on` (seconds since 1970).
-/// Numbers may come as strings (IMDS sends them so).
-pub(super) fn parse_token(body: &str, asked: SystemTime) -> Option<AccessToken> {
-    let json: serde_json::Value = serde_json::from_str(body).ok()?;
-    let text = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    let seconds = |name: &str| -> Option<u64> {
-        match json.get(name)? {
-            serde_json::Value::Number(n) => n.as_u64(),
-            serde_json::Value::String(s) => s.trim().parse().ok(),
-            _ => None,
-        }
-    };
-    let token = text("access_token")
-        .or_else(|| text("accessToken"))
-        .filter(|t| !t.is_empty())?;
-    let expires_on = match seconds("expires_in") {
-        Some(lifetime) => asked + Duration::from_secs(lifetime),
-        None => SystemTime::UNIX_EPOCH + Duration::from_secs(seconds("expires_on")?),
-    };
-    Some(AccessToken::new(Secret::new(token), expires_on))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_are_read_from_every_shape_of_answer() {
-        let asked = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
-        // The v2.0 endpoint: a number of seconds.
-        let v2 = parse_token(
-            r#"{"token_type":"Bearer","expires_in":3599,"access_token":"abc"}"#,
-            asked,
-        )
-        .expect("v2");
-        assert_eq!(v2.secret.expose(), "abc");
-        assert_eq!(v2.expires_on, asked + Duration::from_secs(3599));
-        // IMDS: strings.
-        let imds = parse_token(
-            r#"{"access_token":"t","expires_in":"86399","expires_on":"1700000000","resource":"https://storage.azure.com/","token_type":"Bearer"}"#,
-            asked,
-        )
-        .expect("imds");
-        assert_eq!(imds.expires_on, asked + Duration::from_secs(86399));
-        // App Service: only expires_on.
-        let app = parse_token(r#"{"access_token":"t","expires_on":"1700000000"}"#, asked)
-            .expect("app service");
-        assert_eq!(
-            app.expires_on,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
-        );
-        // The Azure CLI.
-        let cli = parse_token(
-            r#"{"accessToken":"t","expiresOn":"2026-01-01 10:00:00.000000","expires_on":1700000000}"#,
-            asked,
-        )
-        .expect("cli");
-        assert_eq!(cli.secret.expose(), "t");
-        assert!(parse_token(r#"{"access_token":"t"}"#, asked).is_none());
-        assert!(parse_token(r#"{"access_token":"","expires_in":1}"#, asked).is_none());
-        assert!(parse_token("<html>", asked).is_none());
-    }
 
     #[test]
     fn refusals_are_read_as_oauth_and_app_service_say_them() {
