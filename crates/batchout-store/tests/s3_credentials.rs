@@ -316,6 +316,53 @@ async fn container_credentials_need_the_authorization_token() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sso_profile_takes_its_role_with_the_session_aws_sso_login_cached() {
+    let Some((server, ids)) = server() else {
+        return;
+    };
+    server.enforce_auth(0);
+    let portal = metadata(&ids);
+    let home = tempfile::tempdir().expect("temp dir");
+    let cache = home.path().join(".aws/sso/cache");
+    std::fs::create_dir_all(&cache).expect("mkdir");
+    // The file `aws sso login` writes for the session `corp`: named after
+    // the SHA-1 of the session's name.
+    let cached = cache.join("ee0bfd2552fbd840c02cc48b6e823320543c450f.json");
+    let session = |expires: &str| {
+        format!(
+            r#"{{"startUrl": "https://corp.awsapps.com/start", "region": "us-east-1", "accessToken": "{}", "expiresAt": "{expires}"}}"#,
+            portal.sso_token()
+        )
+    };
+    let later =
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(3600));
+    std::fs::write(&cached, session(&later.to_string())).expect("write the session");
+    let config = config_file(
+        &home,
+        "[profile dev]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = writer\n\
+         [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = us-east-1\n",
+    );
+    let vars = [
+        ("HOME", home.path().display().to_string()),
+        ("AWS_CONFIG_FILE", config),
+        ("AWS_PROFILE", "dev".to_owned()),
+        ("AWS_ENDPOINT_URL_SSO", portal.sso_portal()),
+    ];
+    round_trip(&*store(&server, &vars), "job-sso")
+        .await
+        .expect("the role may write");
+    assert_eq!(portal.requests("sso"), 1);
+
+    std::fs::write(&cached, session("2020-01-01T00:00:00Z")).expect("write an old session");
+    let err = round_trip(&*store(&server, &vars), "job-sso")
+        .await
+        .expect_err("expired");
+    let shown = err.to_string();
+    assert!(shown.contains("aws sso login --profile dev"), "{shown}");
+    assert!(!shown.contains(&portal.sso_token()), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preparing_a_job_proves_the_credentials_may_write_even_when_it_exists() {
     let Some((server, ids)) = server() else {
         return;

@@ -1,6 +1,6 @@
-//! A stand-in for the two AWS credential endpoints a test cannot reach, on
-//! loopback: the EC2 instance metadata service (IMDSv2) and the ECS/EKS
-//! container credentials endpoint. The storage side (a [`SeaweedFs`] or a
+//! A stand-in for the AWS credential endpoints a test cannot reach, on
+//! loopback: the EC2 instance metadata service (IMDSv2), the ECS/EKS
+//! container credentials endpoint and IAM Identity Center's portal. The storage side (a [`SeaweedFs`] or a
 //! [`MotoS3`]) is real; the credentials handed out are the keys the test
 //! gives [`AwsMetadata::start`], so requests signed with them reach it.
 //!
@@ -27,6 +27,13 @@
 //!   credentials as JSON (`AccessKeyId`, `SecretAccessKey`, `Token`,
 //!   `Expiration`, `RoleArn`), when `Authorization` is the token exactly,
 //!   else `401` with a JSON `{"code":"AccessDenied",…}`.
+//!
+//! - IAM Identity Center's portal (point `AWS_ENDPOINT_URL_SSO` at
+//!   [`AwsMetadata::sso_portal`]): `GET /federation/credentials?role_name=…&account_id=…`
+//!   with `x-amz-sso_bearer_token` set to [`AwsMetadata::sso_token`]:
+//!   `{"roleCredentials": {"accessKeyId", "secretAccessKey", "sessionToken",
+//!   "expiration"}}` (milliseconds since 1970), else `401`
+//!   (`UnauthorizedException`).
 //!
 //! Anything else is `404`. Every set of credentials carries a new session
 //! token (`session-<n>-…`), kept so a test can look for it in what batchout
@@ -69,13 +76,14 @@ const MAX_TOKEN_TTL: u64 = 21_600;
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(6 * 3600);
 
 /// The routes [`AwsMetadata::requests`] counts.
-const ROUTES: [&str; 5] = ["token", "role", "credentials", "region", "container"];
+const ROUTES: [&str; 6] = ["token", "role", "credentials", "region", "container", "sso"];
 
 const TOKEN_PATH: &str = "/latest/api/token";
 const CREDENTIALS_PATH: &str = "/latest/meta-data/iam/security-credentials/";
 const REGION_PATH: &str = "/latest/meta-data/placement/region";
 const CONTAINER_PATH: &str = "/v1/credentials";
 const CONTAINER_V2_PREFIX: &str = "/v2/credentials/";
+const SSO_PATH: &str = "/federation/credentials";
 
 /// How many services this process has started: sets each one's tokens apart.
 static INSTANCES: AtomicU64 = AtomicU64::new(0);
@@ -109,6 +117,7 @@ struct State {
     access_key_id: String,
     secret_access_key: String,
     container_token: String,
+    sso_token: String,
     /// Sets this instance's tokens apart from another's.
     unique: String,
     config: Mutex<Config>,
@@ -160,6 +169,7 @@ impl AwsMetadata {
             access_key_id: access_key_id.to_owned(),
             secret_access_key: secret_access_key.to_owned(),
             container_token: format!("container-token-{unique}"),
+            sso_token: format!("sso-access-token-{unique}"),
             unique,
             config: Mutex::new(Config {
                 lifetime: DEFAULT_LIFETIME,
@@ -187,6 +197,17 @@ impl AwsMetadata {
     /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`.
     pub fn container_full_uri(&self) -> String {
         self.server.url(CONTAINER_PATH)
+    }
+
+    /// Its IAM Identity Center portal, for `AWS_ENDPOINT_URL_SSO`.
+    pub fn sso_portal(&self) -> String {
+        self.server.url("")
+    }
+
+    /// The SSO access token the portal takes: what `aws sso login` would
+    /// have written to `~/.aws/sso/cache/`.
+    pub fn sso_token(&self) -> String {
+        self.state.sso_token.clone()
     }
 
     /// The `Authorization` the container endpoint wants, for
@@ -275,13 +296,14 @@ impl AwsMetadata {
     }
 
     /// Every secret a test must never find in batchout's output: the session
-    /// tokens minted, the IMDS tokens issued, the container token and the
-    /// secret access key.
+    /// tokens minted, the IMDS tokens issued, the container token, the SSO
+    /// access token and the secret access key.
     pub fn secrets(&self) -> Vec<String> {
         let seen = self.state.seen();
         let mut secrets = seen.minted.clone();
         secrets.extend(seen.imds_tokens.iter().map(|(token, _)| token.clone()));
         secrets.push(self.state.container_token.clone());
+        secrets.push(self.state.sso_token.clone());
         secrets.push(self.state.secret_access_key.clone());
         secrets
     }
@@ -298,6 +320,7 @@ fn route_of(request: &Request) -> Option<&'static str> {
         "GET" if path == CONTAINER_PATH || path.starts_with(CONTAINER_V2_PREFIX) => {
             Some("container")
         }
+        "GET" if path == SSO_PATH => Some("sso"),
         _ => None,
     }
 }
@@ -311,6 +334,7 @@ fn answer(state: &State, request: &Request) -> Response {
     let response = match route {
         "token" => token(state, request),
         "container" => container(state, request),
+        "sso" => sso(state, request),
         _ => metadata(state, route, request),
     };
     if matches!(response.status, 401 | 403) {
@@ -422,6 +446,45 @@ fn container(state: &State, request: &Request) -> Response {
             "Expiration": expiration,
             "RoleArn": CONTAINER_ROLE_ARN,
         }),
+    )
+}
+
+/// `GET /federation/credentials`: the role's credentials, for the SSO
+/// access token.
+fn sso(state: &State, request: &Request) -> Response {
+    let config = state.config().clone();
+    let query = request.query();
+    let asked = |name: &str| {
+        query.split('&').any(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(k, v)| k == name && !v.is_empty())
+        })
+    };
+    if request.header("x-amz-sso_bearer_token") != Some(state.sso_token.as_str()) {
+        return Response::json(
+            401,
+            &serde_json::json!({"message": "Session token not found or invalid"}),
+        );
+    }
+    if !asked("role_name") || !asked("account_id") {
+        return Response::json(
+            400,
+            &serde_json::json!({"message": "role_name and account_id are required"}),
+        );
+    }
+    if let Some(status) = take_failure(state) {
+        return Response::json(status, &serde_json::json!({"message": "injected failure"}));
+    }
+    let (token, _) = mint(state, &config);
+    let expiration = (unix_now() + config.lifetime.as_secs()) * 1000;
+    Response::json(
+        200,
+        &serde_json::json!({"roleCredentials": {
+            "accessKeyId": state.access_key_id,
+            "secretAccessKey": state.secret_access_key,
+            "sessionToken": token,
+            "expiration": expiration,
+        }}),
     )
 }
 

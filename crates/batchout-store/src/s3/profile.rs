@@ -71,6 +71,17 @@ impl Profile {
         })
     }
 
+    /// The settings of another section of the config file (`sso-session
+    /// NAME`), empty when it has none.
+    pub(crate) fn config_section(&self, header: &str) -> std::result::Result<Settings, String> {
+        let text = match std::fs::read_to_string(&self.config_file) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(format!("cannot read {}: {e}", self.config_file.display())),
+        };
+        Ok(Settings(section(&text, header)))
+    }
+
     /// Whether either file has a section for it.
     pub(crate) fn exists(&self) -> bool {
         !self.credentials.is_empty() || !self.config.is_empty()
@@ -84,6 +95,17 @@ impl Profile {
     /// A setting of the config file's section.
     pub(crate) fn config(&self, key: &str) -> Option<String> {
         lookup(&self.config, key)
+    }
+}
+
+/// The settings of one section.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Settings(Vec<(String, String)>);
+
+impl Settings {
+    /// A setting, if set and not empty.
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
+        lookup(&self.0, key)
     }
 }
 

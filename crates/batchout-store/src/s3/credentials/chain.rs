@@ -11,6 +11,7 @@ use url::Url;
 
 use super::metadata::{ContainerCredentials, IMDS_ENDPOINT, InstanceCredentials};
 use super::process::ProcessCredentials;
+use super::sso::{SsoCredentials, SsoProfile};
 use super::sts::{AssumeRole, Sts, WebIdentity};
 use super::{CachedCredentials, Credentials, ProvideCredentials, StaticCredentials};
 use crate::s3::profile::Profile;
@@ -173,21 +174,58 @@ fn from_profile(
         );
         return Ok(Some(Arc::new(assume)));
     }
+    if let Some(sso) = sso_profile(profile)? {
+        return Ok(Some(Arc::new(SsoCredentials::new(env, sso)?)));
+    }
     if let Some(keys) = keys {
         return Ok(Some(Arc::new(StaticCredentials(keys))));
     }
     if let Some(command) = setting("credential_process") {
         return Ok(Some(Arc::new(ProcessCredentials::new(&command, name)?)));
     }
-    if let Some(sso) = ["sso_session", "sso_start_url"]
-        .into_iter()
-        .find(|key| setting(key).is_some())
-    {
-        return Err(format!(
-            "the profile {name} signs in with AWS IAM Identity Center ({sso}), which batchout does not read; run `aws configure export-credentials --profile {name} --format env` and run again with what it prints"
-        ));
-    }
     Ok(None)
+}
+
+/// The IAM Identity Center settings of a profile, if it signs in that way:
+/// `sso_session` and its `[sso-session NAME]` section, or the older
+/// `sso_start_url` and `sso_region` in the profile; `sso_account_id` and
+/// `sso_role_name` either way.
+fn sso_profile(profile: &Profile) -> Result<Option<SsoProfile>, String> {
+    let name = &profile.name;
+    let setting = |key: &str| profile.config(key);
+    let (session, start_url, region) = match (setting("sso_session"), setting("sso_start_url")) {
+        (Some(session), _) => {
+            let section = profile.config_section(&format!("sso-session {session}"))?;
+            let (Some(start_url), Some(region)) =
+                (section.get("sso_start_url"), section.get("sso_region"))
+            else {
+                return Err(format!(
+                    "the profile {name} names the sso-session {session}, but {} has no [sso-session {session}] with sso_start_url and sso_region",
+                    profile.config_file.display()
+                ));
+            };
+            (Some(session), start_url, region)
+        }
+        (None, Some(start_url)) => {
+            let region = setting("sso_region")
+                .ok_or_else(|| format!("the profile {name} has sso_start_url but no sso_region"))?;
+            (None, start_url, region)
+        }
+        (None, None) => return Ok(None),
+    };
+    let (Some(account), Some(role)) = (setting("sso_account_id"), setting("sso_role_name")) else {
+        return Err(format!(
+            "the profile {name} signs in with IAM Identity Center but has no sso_account_id and sso_role_name; add them (`aws configure sso --profile {name}` does)"
+        ));
+    };
+    Ok(Some(SsoProfile {
+        profile: name.clone(),
+        session,
+        start_url,
+        region,
+        account,
+        role,
+    }))
 }
 
 /// A role profile's `credential_source`: where the credentials that assume
@@ -328,7 +366,11 @@ mod tests {
         [profile mfa]\nrole_arn = arn:aws:iam::123456789012:role/m\nsource_profile = keys\nmfa_serial = arn:aws:iam::123456789012:mfa/me\n\
         [profile web]\nrole_arn = arn:aws:iam::123456789012:role/w\nweb_identity_token_file = /var/run/token\n\
         [profile process]\ncredential_process = /usr/local/bin/creds --account 1\n\
-        [profile sso]\nsso_session = corp\n\
+        [profile sso]\nsso_session = corp\nsso_account_id = 123456789012\nsso_role_name = Dev\n\
+        [sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n\
+        [profile sso-legacy]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\nsso_account_id = 1\nsso_role_name = Dev\n\
+        [profile sso-lost]\nsso_session = nowhere\nsso_account_id = 1\nsso_role_name = Dev\n\
+        [profile sso-no-role]\nsso_session = corp\n\
         [profile empty]\nregion = eu-west-1\n";
 
     #[test]
@@ -366,7 +408,8 @@ mod tests {
             ("orphan", "neither source_profile nor credential_source"),
             ("bad-source", "not one of Environment"),
             ("mfa", "export-credentials"),
-            ("sso", "export-credentials"),
+            ("sso-lost", "no [sso-session nowhere]"),
+            ("sso-no-role", "no sso_account_id and sso_role_name"),
             ("empty", "gives no credentials"),
             ("missing", "is in neither"),
         ] {

@@ -2,21 +2,22 @@
 //!
 //! A [`ProvideCredentials`] gives [`Credentials`]: keys, a session token for
 //! temporary ones, and when they expire. The sources are looked for in the
-//! order of the AWS SDKs ([`chain`]):
+//! order of the AWS SDKs (`chain.rs`):
 //!
 //! 1. `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (with
 //!    `AWS_SESSION_TOKEN`);
-//! 2. the profile `AWS_PROFILE` (else `default`) of the shared files: its
-//!    keys, a role it assumes (`role_arn` with `source_profile`,
-//!    `credential_source` or `web_identity_token_file`: [`sts`]), or its
-//!    `credential_process` ([`process`]);
+//! 2. the profile `AWS_PROFILE` (else `default`) of the shared files: a
+//!    role it assumes (`role_arn` with `source_profile`,
+//!    `credential_source` or `web_identity_token_file`: `sts.rs`), IAM
+//!    Identity Center's role for it (`sso.rs`: the session `aws sso login`
+//!    cached), its keys, or its `credential_process` (`process.rs`);
 //! 3. a web identity: `AWS_WEB_IDENTITY_TOKEN_FILE` and `AWS_ROLE_ARN`, as
-//!    EKS sets them for a service account's IAM role ([`sts`]);
+//!    EKS sets them for a service account's IAM role (`sts.rs`);
 //! 4. a container's credentials endpoint: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`
 //!    (ECS) or `AWS_CONTAINER_CREDENTIALS_FULL_URI` (EKS Pod Identity), with
-//!    its authorization token ([`metadata`]);
+//!    its authorization token (`metadata.rs`);
 //! 5. the EC2 instance's role, from the instance metadata service, IMDSv2
-//!    ([`metadata`]), unless `AWS_EC2_METADATA_DISABLED=true`.
+//!    (`metadata.rs`), unless `AWS_EC2_METADATA_DISABLED=true`.
 //!
 //! [`CachedCredentials`] keeps what its source gave and refreshes temporary
 //! credentials before they expire (`crate::expiring`), so a `track` of a
@@ -29,6 +30,7 @@
 mod chain;
 mod metadata;
 mod process;
+mod sso;
 mod sts;
 
 use std::fmt;
@@ -40,6 +42,7 @@ use async_trait::async_trait;
 pub(crate) use chain::resolve;
 pub use metadata::{ContainerCredentials, InstanceCredentials};
 pub use process::ProcessCredentials;
+pub use sso::SsoCredentials;
 pub use sts::{AssumeRole, WebIdentity};
 
 use crate::expiring::{Expiring, Refreshing};
