@@ -173,7 +173,7 @@ pub enum Error {
     /// The store's TLS certificate failed verification: not signed by an
     /// authority batchout trusts, or not for the host named. Never retried.
     #[error(
-        "cannot trust {store}: its TLS certificate failed verification ({reason}); batchout trusts the system's certificate authorities, so if a private authority or a TLS-inspecting proxy signs it, name that authority's PEM file with SSL_CERT_FILE, and check that the URL names the right host"
+        "cannot trust {store}: its TLS certificate failed verification ({reason}); batchout trusts the system's certificate authorities, so if a private authority or a TLS-inspecting proxy signs it, name that authority's PEM file with SSL_CERT_FILE (on S3, AWS_CA_BUNDLE too), and check that the URL names the right host"
     )]
     Untrusted {
         /// The store, as displayed (secrets redacted).

@@ -82,6 +82,7 @@ pub use progress::{Progress, ProgressSnapshot};
 pub use read::{GetOptions, GetResult, ReadRange};
 pub use remote::TransferOptions;
 pub use remote::retry::RetryPolicy;
+pub use remote::tls::Authorities;
 pub use s3::{S3Options, S3Store};
 pub use settings::{AzureSettings, EnvLookup, InvalidValue, LocalSettings, Setting, StoreSettings};
 pub use types::{BlobName, BlobType, Location, ObjectMeta, PutOptions, PutSource, SecretUrl};

@@ -313,3 +313,62 @@ async fn a_missing_bucket_and_a_wrong_secret_are_told_at_once_and_the_secret_nev
     );
     let _ = (ACCESS_KEY, REGION);
 }
+
+/// A gateway whose certificate a private authority signed (an on-premises
+/// MinIO or Ceph): trusted through `AWS_CA_BUNDLE`, as the AWS CLI takes it,
+/// and refused without it, at once and saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_authority_is_trusted_through_aws_ca_bundle() {
+    let Some(server) = SeaweedFs::start_https() else {
+        return;
+    };
+    let authority = server
+        .authority()
+        .expect("an HTTPS gateway")
+        .display()
+        .to_string();
+    assert!(server.endpoint().starts_with("https://"));
+    let settings = StoreSettings::default();
+    let container = ContainerName::parse("job-tls").expect("valid");
+    let trusted = store_with(
+        server.env(),
+        "tls",
+        &[("AWS_CA_BUNDLE", &authority)],
+        &settings,
+    );
+    trusted
+        .create_container(&container)
+        .await
+        .expect("made over HTTPS");
+    let location = at(&container, "t1/$TaskOutput/a.txt");
+    trusted
+        .put(
+            &location,
+            PutSource::Bytes(Bytes::from_static(b"over TLS")),
+            &Default::default(),
+        )
+        .await
+        .expect("put");
+    let got = trusted.get(&location, None).await.expect("get");
+    assert_eq!(got.bytes().await.expect("bytes"), &b"over TLS"[..]);
+
+    let untrusted = store_with(server.env(), "tls", &[], &settings);
+    let started = std::time::Instant::now();
+    let err = untrusted.head(&location).await.expect_err("not trusted");
+    assert!(matches!(err, Error::Untrusted { .. }), "{err:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "not retried"
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").expect("write");
+    let overrides = [("AWS_CA_BUNDLE", empty.to_str().expect("utf-8"))];
+    let env = lookup(server.env(), &overrides);
+    let target =
+        batchout_store::s3::config::from_url("s3://batchout-test/tls", &env).expect("opens");
+    let err = batchout_store::S3Store::new(target, batchout_store::S3Options::default())
+        .expect_err("no authority in the file");
+    assert!(err.to_string().contains("AWS_CA_BUNDLE names"), "{err}");
+}

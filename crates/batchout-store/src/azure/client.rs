@@ -35,7 +35,7 @@ impl Client {
     ///
     /// When the HTTP client cannot be built (TLS set-up).
     pub fn new(target: AzureTarget, retry: RetryPolicy) -> Result<Self> {
-        let clients = Clients::new(&target.endpoint, &retry)?;
+        let clients = Clients::new(&target.endpoint, &retry, None)?;
         let shown = target.to_string();
         let tokens = match &target.credential {
             Credential::Token(source) => Some(Arc::new(CachedCredential::new(Arc::clone(source)))),

@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::remote::retry::{RetryPolicy, parse_retry_after};
+use crate::remote::tls::Authorities;
 use crate::{Error, Result};
 
 /// Attempts in all for one token request.
@@ -26,6 +27,8 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 pub(crate) struct TokenHttp {
     endpoint: Url,
     connect_timeout: Duration,
+    /// Certificate authorities trusted besides the system's.
+    authorities: Option<Authorities>,
     client: OnceCell<reqwest::Client>,
 }
 
@@ -96,8 +99,16 @@ impl TokenHttp {
         Self {
             endpoint,
             connect_timeout,
+            authorities: None,
             client: OnceCell::new(),
         }
+    }
+
+    /// Trusts `authorities` besides the system's.
+    #[must_use]
+    pub(crate) fn with_authorities(mut self, authorities: Option<Authorities>) -> Self {
+        self.authorities = authorities;
+        self
     }
 
     /// The endpoint.
@@ -108,7 +119,8 @@ impl TokenHttp {
     async fn client(&self, name: &str) -> Result<&reqwest::Client> {
         self.client
             .get_or_try_init(|| async {
-                let tls = crate::remote::tls::client_config(&self.endpoint)?;
+                let tls =
+                    crate::remote::tls::client_config(&self.endpoint, self.authorities.as_ref())?;
                 let mut builder = reqwest::Client::builder()
                     .connect_timeout(self.connect_timeout)
                     .timeout(REQUEST_TIMEOUT)

@@ -33,16 +33,21 @@ pub(crate) struct Clients {
 }
 
 impl Clients {
-    /// The clients for `endpoint`, timed by `retry`.
+    /// The clients for `endpoint`, timed by `retry`, trusting `authorities`
+    /// besides the system's.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidStoreUrl`] when TLS cannot be set up or a client
     /// cannot be built.
-    pub(crate) fn new(endpoint: &Url, retry: &RetryPolicy) -> Result<Self> {
+    pub(crate) fn new(
+        endpoint: &Url,
+        retry: &RetryPolicy,
+        authorities: Option<&super::tls::Authorities>,
+    ) -> Result<Self> {
         // One TLS set-up for both clients: the system's authorities are read
         // once (see tls.rs).
-        let tls = super::tls::client_config(endpoint)?;
+        let tls = super::tls::client_config(endpoint, authorities)?;
         let build = |read_timeout: Option<Duration>| {
             let mut builder = reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(10).min(retry.request_timeout))

@@ -8,7 +8,9 @@
 //! has the figures).
 //! Certificates are verified as reqwest does by default
 //! (`rustls-platform-verifier`: on Linux, the system's authorities, or those
-//! `SSL_CERT_FILE` / `SSL_CERT_DIR` name).
+//! `SSL_CERT_FILE` / `SSL_CERT_DIR` name), and by the authorities of a PEM
+//! file a store names besides (S3's `AWS_CA_BUNDLE`, as the AWS SDKs take
+//! it).
 
 use std::sync::Arc;
 
@@ -18,21 +20,38 @@ use url::Url;
 
 use crate::{Error, Result};
 
-/// The TLS configuration for the HTTP clients of `endpoint`. A plain `http://`
-/// endpoint gets one that trusts nothing and reads no certificates: it is
-/// never used, but reqwest wants one.
+/// A PEM file of certificate authorities to trust besides the system's, and
+/// the setting that names it (for messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorities {
+    /// The file.
+    pub file: std::path::PathBuf,
+    /// What named it: `AWS_CA_BUNDLE`, `ca_bundle of the profile NAME`.
+    pub named_by: String,
+}
+
+/// The TLS configuration for the HTTP clients of `endpoint`, trusting the
+/// system's authorities and `extra`'s. A plain `http://` endpoint gets one
+/// that trusts nothing and reads no certificates: it is never used, but
+/// reqwest wants one.
 ///
 /// # Errors
 ///
 /// [`Error::InvalidStoreUrl`] when no certificate authority can be trusted
 /// (none installed, or an empty `SSL_CERT_FILE`), saying what to install or
-/// set.
-pub(crate) fn client_config(endpoint: &Url) -> Result<ClientConfig> {
+/// set, and when `extra` cannot be read or holds no certificate.
+pub(crate) fn client_config(endpoint: &Url, extra: Option<&Authorities>) -> Result<ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions = builder(&provider, endpoint)?;
     let mut config = if endpoint.scheme() == "https" {
-        let verifier = rustls_platform_verifier::Verifier::new(provider)
-            .map_err(|e| untrusting(endpoint, &e))?;
+        let verifier = match extra {
+            None => rustls_platform_verifier::Verifier::new(provider),
+            Some(extra) => rustls_platform_verifier::Verifier::new_with_extra_roots(
+                read_authorities(endpoint, extra)?,
+                provider,
+            ),
+        }
+        .map_err(|e| untrusting(endpoint, &e))?;
         versions
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
@@ -57,6 +76,30 @@ fn builder(
             url: endpoint.to_string(),
             reason: format!("cannot set up TLS: {e}"),
         })
+}
+
+/// The certificates of a PEM file of authorities.
+fn read_authorities(
+    endpoint: &Url,
+    extra: &Authorities,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    use rustls::pki_types::pem::PemObject;
+    let refused = |reason: String| Error::InvalidStoreUrl {
+        url: endpoint.to_string(),
+        reason: format!(
+            "{} names {}, {reason}; name a PEM file of certificate authorities",
+            extra.named_by,
+            extra.file.display()
+        ),
+    };
+    let certificates = rustls::pki_types::CertificateDer::pem_file_iter(&extra.file)
+        .map_err(|e| refused(format!("which cannot be read ({e})")))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| refused(format!("which is not PEM ({e})")))?;
+    if certificates.is_empty() {
+        return Err(refused("which holds no certificate".into()));
+    }
+    Ok(certificates)
 }
 
 /// The error for an endpoint whose server nothing would be trusted to verify.

@@ -32,7 +32,7 @@ impl Client {
     ///
     /// When the HTTP client cannot be built (TLS set-up).
     pub fn new(target: S3Target, retry: RetryPolicy) -> Result<Self> {
-        let clients = Clients::new(&target.endpoint, &retry)?;
+        let clients = Clients::new(&target.endpoint, &retry, target.authorities.as_ref())?;
         let shown = target.to_string();
         Ok(Self {
             clients,

@@ -9,13 +9,14 @@
 //! request needs them.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use url::Url;
 
 use super::credentials::{self, CachedCredentials};
 use super::profile::Profile;
-use crate::{EnvLookup, Error, Result};
+use crate::{Authorities, EnvLookup, Error, Result};
 
 /// The region used when none is given (what the AWS SDKs assume for S3).
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -41,6 +42,10 @@ pub struct S3Target {
     /// Where the credentials come from, kept and refreshed for the
     /// process.
     pub credentials: Arc<CachedCredentials>,
+    /// Certificate authorities trusted besides the system's, for the
+    /// endpoint, STS and the SSO portal: `AWS_CA_BUNDLE`, else the
+    /// profile's `ca_bundle`.
+    pub authorities: Option<Authorities>,
 }
 
 impl S3Target {
@@ -136,7 +141,19 @@ pub fn from_url(url: &str, env: EnvLookup<'_>) -> Result<S3Target> {
             Url::parse(&host).map_err(|e| invalid(e.to_string()))?
         }
     };
-    let source = credentials::resolve(env, &profile, &region).map_err(invalid)?;
+    let authorities = match (env("AWS_CA_BUNDLE"), profile.config("ca_bundle")) {
+        (Some(file), _) => Some(Authorities {
+            file: PathBuf::from(file.trim()),
+            named_by: "AWS_CA_BUNDLE".into(),
+        }),
+        (None, Some(file)) => Some(Authorities {
+            file: PathBuf::from(file),
+            named_by: format!("the ca_bundle of the profile {}", profile.name),
+        }),
+        (None, None) => None,
+    };
+    let source =
+        credentials::resolve(env, &profile, &region, authorities.as_ref()).map_err(invalid)?;
     let credentials = Arc::new(CachedCredentials::new(source));
     Ok(S3Target {
         bucket: bucket.to_owned(),
@@ -146,6 +163,7 @@ pub fn from_url(url: &str, env: EnvLookup<'_>) -> Result<S3Target> {
         custom_endpoint: custom.is_some(),
         region,
         credentials,
+        authorities,
     })
 }
 

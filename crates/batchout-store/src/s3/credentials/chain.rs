@@ -15,9 +15,17 @@ use super::sso::{SsoCredentials, SsoProfile};
 use super::sts::{AssumeRole, Sts, WebIdentity};
 use super::{CachedCredentials, Credentials, ProvideCredentials, StaticCredentials};
 use crate::s3::profile::Profile;
-use crate::{EnvLookup, Secret};
+use crate::{Authorities, EnvLookup, Secret};
 
 type Chosen = Arc<dyn ProvideCredentials>;
+
+/// What the sources that call AWS services (STS, the SSO portal) need.
+struct Remote<'a> {
+    /// The region they are called in.
+    region: &'a str,
+    /// Certificate authorities trusted besides the system's.
+    authorities: Option<&'a Authorities>,
+}
 
 /// The source of the credentials for `profile` (the one `AWS_PROFILE`
 /// names, else `default`), in `region`.
@@ -25,12 +33,17 @@ pub(crate) fn resolve(
     env: EnvLookup<'_>,
     profile: &Profile,
     region: &str,
+    authorities: Option<&Authorities>,
 ) -> Result<Chosen, String> {
+    let at = Remote {
+        region,
+        authorities,
+    };
     if let Some(keys) = from_variables(env)? {
         return Ok(keys);
     }
     let mut visited = Vec::new();
-    if let Some(chosen) = from_profile(env, profile, region, &mut visited)? {
+    if let Some(chosen) = from_profile(env, profile, &at, &mut visited)? {
         return Ok(chosen);
     }
     if env("AWS_PROFILE").is_some() {
@@ -44,7 +57,12 @@ pub(crate) fn resolve(
             "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not; set the role to assume with the token",
         )?;
         let session = env("AWS_ROLE_SESSION_NAME");
-        let identity = WebIdentity::new(PathBuf::from(file), role, session, Sts::new(env, region)?);
+        let identity = WebIdentity::new(
+            PathBuf::from(file),
+            role,
+            session,
+            Sts::new(env, at.region, at.authorities)?,
+        );
         return Ok(Arc::new(identity));
     }
     if let Some(container) = container(env)? {
@@ -86,7 +104,7 @@ fn from_variables(env: EnvLookup<'_>) -> Result<Option<Chosen>, String> {
 fn from_profile(
     env: EnvLookup<'_>,
     profile: &Profile,
-    region: &str,
+    at: &Remote<'_>,
     visited: &mut Vec<String>,
 ) -> Result<Option<Chosen>, String> {
     let name = &profile.name;
@@ -121,8 +139,12 @@ fn from_profile(
         }
         let session = setting("role_session_name");
         if let Some(file) = setting("web_identity_token_file") {
-            let identity =
-                WebIdentity::new(PathBuf::from(file), role, session, Sts::new(env, region)?);
+            let identity = WebIdentity::new(
+                PathBuf::from(file),
+                role,
+                session,
+                Sts::new(env, at.region, at.authorities)?,
+            );
             return Ok(Some(Arc::new(identity)));
         }
         let source: Chosen = match (setting("source_profile"), setting("credential_source")) {
@@ -143,7 +165,7 @@ fn from_profile(
                         next.config_file.display()
                     ));
                 }
-                from_profile(env, &next, region, visited)?.ok_or_else(|| {
+                from_profile(env, &next, at, visited)?.ok_or_else(|| {
                     format!(
                         "the profile {source}, the source_profile of {name}, gives no credentials"
                     )
@@ -170,12 +192,16 @@ fn from_profile(
             external_id,
             duration,
             format!("profile {name}"),
-            Sts::new(env, region)?,
+            Sts::new(env, at.region, at.authorities)?,
         );
         return Ok(Some(Arc::new(assume)));
     }
     if let Some(sso) = sso_profile(profile)? {
-        return Ok(Some(Arc::new(SsoCredentials::new(env, sso)?)));
+        return Ok(Some(Arc::new(SsoCredentials::new(
+            env,
+            sso,
+            at.authorities,
+        )?)));
     }
     if let Some(keys) = keys {
         return Ok(Some(Arc::new(StaticCredentials(keys))));
@@ -350,7 +376,7 @@ mod tests {
         all.extend(vars.iter().map(|(k, v)| (*k, (*v).to_owned())));
         let env = lookup_in(&all);
         let profile = Profile::load(&env)?;
-        resolve(&env, &profile, "eu-west-1").map(|source| source.name())
+        resolve(&env, &profile, "eu-west-1", None).map(|source| source.name())
     }
 
     const ROLES: &str = "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = s\n\

@@ -21,7 +21,7 @@ use url::Url;
 use super::{Credentials, ProvideCredentials, parse_time};
 use crate::checksum::hex;
 use crate::remote::credential_http::{Interpret, Refusal, TokenHttp, shown_endpoint};
-use crate::{EnvLookup, Error, Result, Secret};
+use crate::{Authorities, EnvLookup, Error, Result, Secret};
 
 /// How long a connection to the portal may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +57,11 @@ impl SsoCredentials {
     /// The role `sso` names, with the token `aws sso login` cached under
     /// `HOME`, from the portal of its region (or `AWS_ENDPOINT_URL_SSO`,
     /// else `AWS_ENDPOINT_URL`).
-    pub(crate) fn new(env: EnvLookup<'_>, sso: SsoProfile) -> std::result::Result<Self, String> {
+    pub(crate) fn new(
+        env: EnvLookup<'_>,
+        sso: SsoProfile,
+        authorities: Option<&Authorities>,
+    ) -> std::result::Result<Self, String> {
         let (text, variable) = match (env("AWS_ENDPOINT_URL_SSO"), env("AWS_ENDPOINT_URL")) {
             (Some(url), _) => (url, "AWS_ENDPOINT_URL_SSO"),
             (None, Some(url)) => (url, "AWS_ENDPOINT_URL"),
@@ -76,7 +80,7 @@ impl SsoCredentials {
             .join(".aws/sso/cache")
             .join(format!("{}.json", hex(&Sha1::digest(key.as_bytes()))));
         Ok(Self {
-            http: TokenHttp::new(endpoint, CONNECT_TIMEOUT),
+            http: TokenHttp::new(endpoint, CONNECT_TIMEOUT).with_authorities(authorities.cloned()),
             token_file,
             account: sso.account,
             role: sso.role,
@@ -263,7 +267,7 @@ mod tests {
             account: "123456789012".into(),
             role: "Developer".into(),
         };
-        let named = SsoCredentials::new(&env, profile(Some("my-sso"))).expect("valid");
+        let named = SsoCredentials::new(&env, profile(Some("my-sso")), None).expect("valid");
         // Python: hashlib.sha1(b"my-sso").hexdigest()
         assert_eq!(
             named.token_file,
@@ -274,7 +278,7 @@ mod tests {
             shown.contains("https://portal.sso.eu-west-1.amazonaws.com"),
             "{shown}"
         );
-        let legacy = SsoCredentials::new(&env, profile(None)).expect("valid");
+        let legacy = SsoCredentials::new(&env, profile(None), None).expect("valid");
         assert_ne!(legacy.token_file, named.token_file);
     }
 }

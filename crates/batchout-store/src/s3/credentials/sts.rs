@@ -22,7 +22,7 @@ use crate::checksum::hex;
 use crate::remote::credential_http::{Interpret, Refusal, TokenHttp, shown_endpoint};
 use crate::s3::request::{Canonical, amz_date, authorization};
 use crate::s3::xml;
-use crate::{EnvLookup, Error, Result};
+use crate::{Authorities, EnvLookup, Error, Result};
 
 /// The version of the STS API.
 const STS_VERSION: &str = "2011-06-15";
@@ -37,8 +37,13 @@ pub(crate) struct Sts {
 }
 
 impl Sts {
-    /// STS for `region`, at the endpoint the variables name if any.
-    pub(crate) fn new(env: EnvLookup<'_>, region: &str) -> std::result::Result<Self, String> {
+    /// STS for `region`, at the endpoint the variables name if any, trusting
+    /// `authorities` besides the system's.
+    pub(crate) fn new(
+        env: EnvLookup<'_>,
+        region: &str,
+        authorities: Option<&Authorities>,
+    ) -> std::result::Result<Self, String> {
         let (text, variable) = match (env("AWS_ENDPOINT_URL_STS"), env("AWS_ENDPOINT_URL")) {
             (Some(url), _) => (url, "AWS_ENDPOINT_URL_STS"),
             (None, Some(url)) => (url, "AWS_ENDPOINT_URL"),
@@ -49,7 +54,7 @@ impl Sts {
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
             .ok_or_else(|| format!("{variable}={text:?} is not an http:// or https:// URL"))?;
         Ok(Self {
-            http: TokenHttp::new(endpoint, CONNECT_TIMEOUT),
+            http: TokenHttp::new(endpoint, CONNECT_TIMEOUT).with_authorities(authorities.cloned()),
             region: region.to_owned(),
         })
     }
