@@ -13,14 +13,14 @@ use std::fs;
 
 use assert_cmd::Command;
 use batchout_testkit::seaweed::{BUCKET, SECRET_KEY};
-use batchout_testkit::{Boto3, MotoS3, SeaweedFs};
+use batchout_testkit::{AwsMetadata, Boto3, MotoS3, SeaweedFs};
 use predicates::prelude::*;
 use serde_json::Value;
 use support::server::Server;
 use support::{Env, files_below, job, stdout};
 
 /// The AWS variables a test sets or clears, so none is inherited.
-const AWS: [&str; 12] = [
+const AWS: [&str; 22] = [
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -33,6 +33,16 @@ const AWS: [&str; 12] = [
     "AWS_SHARED_CREDENTIALS_FILE",
     "AWS_CONFIG_FILE",
     "BATCHOUT_S3_ADDRESSING",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_CA_BUNDLE",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_SSO",
 ];
 
 /// `batchout ARGS` on `s3://BUCKET/PREFIX` of the server whose variables
@@ -417,4 +427,73 @@ fn the_viewer_serves_a_job_on_s3() {
     );
     assert_eq!((status, bytes.as_str()), (200, "42\n"));
     viewer.stop();
+}
+
+/// On an EC2 instance: no keys anywhere, the instance's role from IMDS
+/// (a stand-in handing out a session moto's STS issued, with moto checking
+/// every signature and the role's policy). Every command signs with it, and
+/// no secret shows, not even in a trace.
+#[test]
+fn an_instance_role_signs_every_command_and_no_secret_shows() {
+    let Some(server) = MotoS3::start() else {
+        return;
+    };
+    let ids = server.make_identities();
+    server.enforce_auth(0);
+    let text = |a: &str, b: &str| ids[a][b].as_str().expect("a string").to_owned();
+    let imds = AwsMetadata::start(&text("session", "id"), &text("session", "secret"));
+    imds.set_session_token(&text("session", "token"));
+    let aws = vec![
+        ("AWS_ENDPOINT_URL", server.endpoint()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.imds_endpoint()),
+        ("BATCHOUT_LOG", "trace".to_owned()),
+    ];
+    let env = Env::new();
+    let job = job("imds");
+    env.write("out/result.txt", "42\n");
+    let mut seen = String::new();
+    for args in [
+        vec!["prepare", "--job", &job],
+        vec![
+            "save",
+            "--job",
+            &job,
+            "--task",
+            "t1",
+            "--kind",
+            "TaskOutput",
+            "out/result.txt",
+        ],
+        vec!["ls", "--job", &job, "--task", "t1", "--json"],
+        vec![
+            "get",
+            "--job",
+            &job,
+            "--task",
+            "t1",
+            "--kind",
+            "TaskOutput",
+            "out/result.txt",
+        ],
+    ] {
+        let output = on_s3(&env, &aws, "imds", &args)
+            .output()
+            .expect("run batchout");
+        let out = String::from_utf8_lossy(&output.stdout).into_owned();
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?}: {err}");
+        seen.push_str(&out);
+        seen.push_str(&err);
+    }
+    assert!(seen.contains("42"), "the output read back: {seen}");
+    assert!(
+        seen.contains("signed in to S3 with the instance's role"),
+        "{seen}"
+    );
+    let mut secrets = imds.secrets();
+    secrets.push(text("session", "token"));
+    for secret in secrets {
+        assert!(!seen.contains(&secret), "a secret shows: {secret}");
+    }
 }
