@@ -331,7 +331,7 @@ mod tests {
         let mut sso = files.to_vec();
         sso.push(("AWS_PROFILE", "sso"));
         let err = from_url("s3://bucket", &lookup_in(&sso)).expect_err("sso");
-        assert!(err.to_string().contains("sso_account_id"), "{err}");
+        assert!(err.to_string().contains("no [sso-session corp]"), "{err}");
         let mut missing = files.to_vec();
         missing.push(("AWS_PROFILE", "nope"));
         let err = from_url("s3://bucket", &lookup_in(&missing)).expect_err("no such profile");

@@ -46,12 +46,9 @@ pub(crate) fn resolve(
     if let Some(chosen) = from_profile(env, profile, &at, &mut visited)? {
         return Ok(chosen);
     }
-    if env("AWS_PROFILE").is_some() {
-        return Err(format!(
-            "the profile {} (AWS_PROFILE) gives no credentials: it has no aws_access_key_id, role_arn or credential_process",
-            profile.name
-        ));
-    }
+    // A profile named that gives none (one that sets only a region) is
+    // passed over, as the SDKs pass it: a pod's web identity or a node's
+    // role may still give them.
     if let Some(file) = env("AWS_WEB_IDENTITY_TOKEN_FILE") {
         let role = env("AWS_ROLE_ARN").ok_or(
             "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not; set the role to assume with the token",
@@ -71,8 +68,16 @@ pub(crate) fn resolve(
     if let Some(instance) = instance(env)? {
         return Ok(Arc::new(instance.last_resort()));
     }
+    let named = if env("AWS_PROFILE").is_some() {
+        format!(
+            "the profile {} (AWS_PROFILE) has no aws_access_key_id, role_arn, sso_session or credential_process, and ",
+            profile.name
+        )
+    } else {
+        String::new()
+    };
     Err(format!(
-        "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or name a profile of {} or {} with AWS_PROFILE; on EC2, ECS or EKS, the machine's role is used when AWS_EC2_METADATA_DISABLED is not set",
+        "no AWS credentials found: {named}set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones), or name a profile of {} or {} with AWS_PROFILE; on EC2, ECS or EKS, the machine's role is used when AWS_EC2_METADATA_DISABLED is not set",
         profile.credentials_file.display(),
         profile.config_file.display()
     ))
@@ -436,12 +441,24 @@ mod tests {
             ("mfa", "export-credentials"),
             ("sso-lost", "no [sso-session nowhere]"),
             ("sso-no-role", "no sso_account_id and sso_role_name"),
-            ("empty", "gives no credentials"),
             ("missing", "is in neither"),
         ] {
             let err = name(profile).expect_err(profile);
             assert!(err.contains(needle), "{profile}: {err}");
         }
+    }
+
+    #[test]
+    fn a_profile_with_no_credentials_is_passed_over() {
+        let profile = [("AWS_PROFILE", "empty")];
+        assert!(chosen(&profile, ROLES).expect("imds").contains("IMDS"));
+        let mut off = profile.to_vec();
+        off.push(("AWS_EC2_METADATA_DISABLED", "true"));
+        let err = chosen(&off, ROLES).expect_err("nothing");
+        assert!(
+            err.contains("the profile empty (AWS_PROFILE) has no"),
+            "{err}"
+        );
     }
 
     #[test]
