@@ -127,79 +127,7 @@ fn from_profile(
         _ => None,
     };
     if let Some(role) = setting("role_arn") {
-        // A profile that is its own source uses its keys for the role.
-        let own_keys = setting("source_profile").as_deref() == Some(name.as_str());
-        if visited.contains(name) && !own_keys {
-            visited.push(name.clone());
-            return Err(format!(
-                "the profiles' source_profile settings go round in a circle: {}",
-                visited.join(" -> ")
-            ));
-        }
-        visited.push(name.clone());
-        if setting("mfa_serial").is_some() {
-            return Err(format!(
-                "the profile {name} assumes its role with an MFA code (mfa_serial), which batchout cannot ask for; run `aws configure export-credentials --profile {name} --format env` and run again with what it prints"
-            ));
-        }
-        let session = setting("role_session_name");
-        if let Some(file) = setting("web_identity_token_file") {
-            let identity = WebIdentity::new(
-                PathBuf::from(file),
-                role,
-                session,
-                Sts::new(env, at.region, at.authorities)?,
-            );
-            return Ok(Some(Arc::new(identity)));
-        }
-        let source: Chosen = match (setting("source_profile"), setting("credential_source")) {
-            (Some(_), _) if own_keys => match keys {
-                Some(keys) => Arc::new(StaticCredentials(keys)),
-                None => {
-                    return Err(format!(
-                        "the profile {name} is its own source_profile but has no aws_access_key_id and aws_secret_access_key"
-                    ));
-                }
-            },
-            (Some(source), _) => {
-                let next = Profile::named(env, &source)?;
-                if !next.exists() {
-                    return Err(format!(
-                        "the profile {name} takes its credentials from the profile {source} (source_profile), which is in neither {} nor {}",
-                        next.credentials_file.display(),
-                        next.config_file.display()
-                    ));
-                }
-                from_profile(env, &next, at, visited)?.ok_or_else(|| {
-                    format!(
-                        "the profile {source}, the source_profile of {name}, gives no credentials"
-                    )
-                })?
-            }
-            (None, Some(source)) => credential_source(env, name, &source)?,
-            (None, None) => {
-                return Err(format!(
-                    "the profile {name} has role_arn but neither source_profile nor credential_source to assume it with; add one"
-                ));
-            }
-        };
-        let external_id = setting("external_id");
-        let duration = match setting("duration_seconds") {
-            Some(text) => Some(text.trim().parse::<u32>().map_err(|_| {
-                format!("the duration_seconds of the profile {name}, {text:?}, is not a number of seconds")
-            })?),
-            None => None,
-        };
-        let assume = AssumeRole::new(
-            Arc::new(CachedCredentials::new(source)),
-            role,
-            session,
-            external_id,
-            duration,
-            format!("profile {name}"),
-            Sts::new(env, at.region, at.authorities)?,
-        );
-        return Ok(Some(Arc::new(assume)));
+        return assumed_role(env, profile, role, keys, at, visited).map(Some);
     }
     if let Some(sso) = sso_profile(profile)? {
         return Ok(Some(Arc::new(SsoCredentials::new(
@@ -215,6 +143,94 @@ fn from_profile(
         return Ok(Some(Arc::new(ProcessCredentials::new(&command, name)?)));
     }
     Ok(None)
+}
+
+/// The role `role` a profile assumes: with its `web_identity_token_file`,
+/// or with the credentials of its `source_profile` (its own `keys` when it
+/// names itself) or `credential_source`.
+fn assumed_role(
+    env: EnvLookup<'_>,
+    profile: &Profile,
+    role: String,
+    keys: Option<Credentials>,
+    at: &Remote<'_>,
+    visited: &mut Vec<String>,
+) -> Result<Chosen, String> {
+    let name = &profile.name;
+    let setting = |key: &str| profile.credential(key);
+    // A profile that is its own source uses its keys for the role.
+    let own_keys = setting("source_profile").as_deref() == Some(name.as_str());
+    if visited.contains(name) && !own_keys {
+        visited.push(name.clone());
+        return Err(format!(
+            "the profiles' source_profile settings go round in a circle: {}",
+            visited.join(" -> ")
+        ));
+    }
+    visited.push(name.clone());
+    if setting("mfa_serial").is_some() {
+        return Err(format!(
+            "the profile {name} assumes its role with an MFA code (mfa_serial), which batchout cannot ask for; run `aws configure export-credentials --profile {name} --format env` and run again with what it prints"
+        ));
+    }
+    let session = setting("role_session_name");
+    if let Some(file) = setting("web_identity_token_file") {
+        let identity = WebIdentity::new(
+            PathBuf::from(file),
+            role,
+            session,
+            Sts::new(env, at.region, at.authorities)?,
+        );
+        return Ok(Arc::new(identity));
+    }
+    let source: Chosen = match (setting("source_profile"), setting("credential_source")) {
+        (Some(_), _) if own_keys => match keys {
+            Some(keys) => Arc::new(StaticCredentials(keys)),
+            None => {
+                return Err(format!(
+                    "the profile {name} is its own source_profile but has no aws_access_key_id and aws_secret_access_key"
+                ));
+            }
+        },
+        (Some(source), _) => {
+            let next = Profile::named(env, &source)?;
+            if !next.exists() {
+                return Err(format!(
+                    "the profile {name} takes its credentials from the profile {source} (source_profile), which is in neither {} nor {}",
+                    next.credentials_file.display(),
+                    next.config_file.display()
+                ));
+            }
+            from_profile(env, &next, at, visited)?.ok_or_else(|| {
+                format!("the profile {source}, the source_profile of {name}, gives no credentials")
+            })?
+        }
+        (None, Some(source)) => credential_source(env, name, &source)?,
+        (None, None) => {
+            return Err(format!(
+                "the profile {name} has role_arn but neither source_profile nor credential_source to assume it with; add one"
+            ));
+        }
+    };
+    let external_id = setting("external_id");
+    let duration = match setting("duration_seconds") {
+        Some(text) => Some(text.trim().parse::<u32>().map_err(|_| {
+            format!(
+                "the duration_seconds of the profile {name}, {text:?}, is not a number of seconds"
+            )
+        })?),
+        None => None,
+    };
+    let assume = AssumeRole::new(
+        Arc::new(CachedCredentials::new(source)),
+        role,
+        session,
+        external_id,
+        duration,
+        format!("profile {name}"),
+        Sts::new(env, at.region, at.authorities)?,
+    );
+    Ok(Arc::new(assume))
 }
 
 /// The IAM Identity Center settings of a profile, if it signs in that way:
