@@ -103,8 +103,9 @@ fn from_variables(env: EnvLookup<'_>) -> Result<Option<Chosen>, String> {
     }
 }
 
-/// What a profile gives: a role it assumes, its keys, or its
-/// `credential_process`; `None` when it gives nothing (or is not there).
+/// What a profile gives: a role it assumes, its IAM Identity Center role,
+/// its keys, or its `credential_process`; `None` when it gives nothing (or
+/// is not there).
 /// `visited` holds the profiles a chain of `source_profile`s went through.
 fn from_profile(
     env: EnvLookup<'_>,
