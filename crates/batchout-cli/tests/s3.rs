@@ -453,6 +453,7 @@ fn an_instance_role_signs_every_command_and_no_secret_shows() {
     let job = job("imds");
     env.write("out/result.txt", "42\n");
     let mut seen = String::new();
+    let mut read_back = String::new();
     for args in [
         vec!["prepare", "--job", &job],
         vec![
@@ -475,6 +476,8 @@ fn an_instance_role_signs_every_command_and_no_secret_shows() {
             "--kind",
             "TaskOutput",
             "out/result.txt",
+            "-o",
+            "-",
         ],
     ] {
         let output = on_s3(&env, &aws, "imds", &args)
@@ -483,10 +486,11 @@ fn an_instance_role_signs_every_command_and_no_secret_shows() {
         let out = String::from_utf8_lossy(&output.stdout).into_owned();
         let err = String::from_utf8_lossy(&output.stderr).into_owned();
         assert!(output.status.success(), "{args:?}: {err}");
+        read_back = out.clone();
         seen.push_str(&out);
         seen.push_str(&err);
     }
-    assert!(seen.contains("42"), "the output read back: {seen}");
+    assert_eq!(read_back, "42\n", "the output read back by get");
     assert!(
         seen.contains("signed in to S3 with the instance's role"),
         "{seen}"
