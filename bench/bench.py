@@ -113,7 +113,8 @@ from typing import Callable
 from store_proxy import CountingProxy, Exchange
 
 ROOT = Path(__file__).resolve().parent.parent
-BATCHOUT = Path(os.environ.get("BATCHOUT_BIN", ROOT / "target/release/batchout"))
+TARGET = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")  # an absolute one replaces ROOT
+BATCHOUT = Path(os.environ.get("BATCHOUT_BIN", TARGET / "release/batchout"))
 PYTHON = ROOT / ".venv/bin/python"
 PEERS = ROOT / "bench/peers"
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
