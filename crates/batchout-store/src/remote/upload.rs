@@ -37,8 +37,9 @@ const HASH_SLICE: u64 = 256 * 1024;
 
 /// What the reader hands to the uploads.
 enum Piece {
-    /// The next block, in order.
-    Block(Block),
+    /// The next block, in order, with the permit that counts it as in
+    /// memory.
+    Block(Block, OwnedSemaphorePermit),
     /// Every byte was read, and the file did not change: its checksums.
     End(ContentChecksums),
 }
@@ -49,8 +50,6 @@ pub(crate) struct Block {
     pub(crate) index: u64,
     pub(crate) bytes: Bytes,
     pub(crate) checksum: BodyChecksum,
-    /// Held while the block is in memory; bounds how many are.
-    _permit: Option<OwnedSemaphorePermit>,
 }
 
 /// Reads `source` in blocks of `block_size` on a thread of its own, `nice`
@@ -91,7 +90,11 @@ where
     pieces
         .map(|piece| async move {
             match piece? {
-                Piece::Block(block) => send(block).await.map(|()| None),
+                // The permit is held here, until the send ends, rather than
+                // by the block: a `send` that moves only the bytes out of
+                // the block would otherwise free it when its future is made,
+                // and the reader would run ahead of the bound.
+                Piece::Block(block, _in_memory) => send(block).await.map(|()| None),
                 Piece::End(checksums) => Ok(Some(checksums)),
             }
         })
@@ -160,8 +163,7 @@ fn read_blocks(
         let len = block_size.min(source.len - offset);
         let piece = source.next_block(len).map(|mut block| {
             block.index = index;
-            block._permit = Some(permit);
-            Piece::Block(block)
+            Piece::Block(block, permit)
         });
         let failed = piece.is_err();
         if sender.send(piece).is_err() || failed {
@@ -257,7 +259,6 @@ impl Source {
             index: 0,
             bytes: buffer.into(),
             checksum,
-            _permit: None,
         })
     }
 
