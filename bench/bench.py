@@ -113,7 +113,7 @@ from typing import Callable
 from store_proxy import CountingProxy, Exchange
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGET = ROOT / os.environ.get("CARGO_TARGET_DIR", "target")  # an absolute one replaces ROOT
+TARGET = ROOT / (os.environ.get("CARGO_TARGET_DIR") or "target")  # an absolute one replaces ROOT
 BATCHOUT = Path(os.environ.get("BATCHOUT_BIN", TARGET / "release/batchout"))
 PYTHON = ROOT / ".venv/bin/python"
 PEERS = ROOT / "bench/peers"
